@@ -1,0 +1,35 @@
+"""Shared fixtures: tests never reach the network, and the end-to-end run is trained once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Small enough for seconds on two CPU cores, large enough to exercise every stage.
+SMOKE_OVERRIDES = [
+    "train.sft_steps=2", "train.rl_steps=2", "train.sft_batch_size=8", "train.prompts_per_step=2",
+    "train.num_generations=4", "train.max_completion_length=16", "data.n_train=64", "data.n_dev=8",
+    "data.n_devtest=8", "eval.max_new_tokens=16", "model.tiny.vocab_size=400",
+]
+
+
+def run_vepo(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (exit codes and stderr are part of the contract)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "vepo", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    proc = run_vepo("train", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir

@@ -1,0 +1,3 @@
+from vepo.cli.app import main
+
+main()

@@ -1,0 +1,73 @@
+"""The `vepo` command: a thin Typer shell; each subcommand composes its Hydra config and calls the library."""
+
+from __future__ import annotations
+
+import typer
+
+from vepo import __version__
+
+# Subcommands pass every argument through to Hydra, so their `--help` must reach Hydra, not Typer.
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+app = typer.Typer(
+    name="vepo",
+    help="RL fine-tuning of LLMs for low-resource-language machine translation.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vepo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Hydra overrides follow each subcommand, e.g. `vepo train algo=grpo seed=1`; `vepo train --help` lists them."""
+
+
+@app.command(context_settings=_PASS_THROUGH)
+def train(ctx: typer.Context) -> None:
+    """Train a policy (SFT warm-up, then RL). Hydra overrides and flags (-m, --cfg job, --info) follow."""
+    from vepo.cli.train import run
+
+    run(list(ctx.args))
+
+
+@app.command(name="eval", context_settings=_PASS_THROUGH)
+def eval_(ctx: typer.Context) -> None:
+    """Evaluate a checkpoint (chrF++ on the toy devtest for now). Example: `vepo eval model.path=<dir>`."""
+    from vepo.cli.eval import run
+
+    run(list(ctx.args))
+
+
+def _not_implemented(command: str) -> None:
+    from vepo.cli.hydra_runner import fail
+
+    fail(f"`vepo {command}` is not implemented yet (see its open issue); nothing was run")
+
+
+@app.command(name="tokenize-stats", context_settings=_PASS_THROUGH)
+def tokenize_stats(ctx: typer.Context) -> None:
+    """Tokenization efficiency across FLORES languages (not implemented yet)."""
+    _not_implemented("tokenize-stats")
+
+
+@app.command(context_settings=_PASS_THROUGH)
+def compare(ctx: typer.Context) -> None:
+    """Result tables, deltas and significance across runs (not implemented yet)."""
+    _not_implemented("compare")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""`vepo eval`: score a checkpoint on the toy devtest and write a JSON result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vepo.cli.hydra_runner import run_hydra, user_errors
+
+
+def _task(cfg: DictConfig) -> None:
+    from vepo.evaluation.checkpoint_eval import run_checkpoint_eval
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with user_errors():
+        run_checkpoint_eval(OmegaConf.to_object(cfg), run_dir)
+
+
+def run(args: list[str]) -> None:
+    run_hydra("eval", "eval", _task, args)

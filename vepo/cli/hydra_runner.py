@@ -1,0 +1,49 @@
+"""Runs a Hydra task from a Typer subcommand, keeping Hydra's own flags (-m, --cfg, --info, --help, hydra.*)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import hydra
+from omegaconf import DictConfig
+from rich.console import Console
+
+from vepo.config.paths import config_dir
+from vepo.config.schema import register_schemas
+from vepo.config.validate import validate_overrides
+from vepo.errors import VepoError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc"}
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line to stderr and exit: the contract for every user error."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except VepoError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], object], args: list[str]) -> None:
+    """Validate overrides (one-line errors, exit 2), then hand the arguments to Hydra's main."""
+    register_schemas()
+    if not _HELP_FLAGS.intersection(args):
+        with user_errors():
+            validate_overrides(config_name, args)
+    main = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")(task)
+    saved_argv = sys.argv
+    sys.argv = [f"vepo {command}", *args]
+    try:
+        main()
+    finally:
+        sys.argv = saved_argv

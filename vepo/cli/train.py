@@ -1,0 +1,22 @@
+"""`vepo train`: compose the train config, run the training pipeline in the Hydra run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vepo.cli.hydra_runner import run_hydra, user_errors
+
+
+def _task(cfg: DictConfig) -> None:
+    from vepo.training.pipeline import run_training
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with user_errors():
+        run_training(OmegaConf.to_object(cfg), run_dir)
+
+
+def run(args: list[str]) -> None:
+    run_hydra("train", "train", _task, args)

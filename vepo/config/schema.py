@@ -1,0 +1,138 @@
+"""Structured-config schema: the dataclasses Hydra validates every override against.
+
+Each dataclass mirrors one config group or one block of `conf/*.yaml`; a typo or a wrong type fails at compose time
+with the key's path, before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class TinyModelConfig:
+    """A small Qwen2-architecture decoder built from scratch (the embedded demo's model)."""
+
+    vocab_size: int = 1024  # BPE target size; the trained tokenizer may come out smaller
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 256
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"
+    path: Optional[str] = None  # HF id or local directory; None builds the tiny model
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LangConfig:
+    src: str = "eng_Latn"
+    tgt: str = "toy_Tibt"
+    src_name: str = "English"
+    tgt_name: str = "Toy"
+
+
+@dataclass
+class DataConfig:
+    name: str = "toy"
+    seed: int = 0  # the toy language's corpus seed (independent of the training seed)
+    n_train: int = 2000
+    n_dev: int = 200
+    n_devtest: int = 200
+    flores_dir: Optional[str] = None  # None: the toy FLORES layout is written inside the run directory
+
+
+@dataclass
+class AlgoConfig:
+    name: str = "grpo"
+    params: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the registered objective
+
+
+@dataclass
+class RewardConfig:
+    name: str = "chrf"
+    weights: Dict[str, float] = field(default_factory=lambda: {"chrf": 1.0})
+
+
+@dataclass
+class HardwareConfig:
+    name: str = "cpu"
+    device: str = "cpu"
+    bf16: bool = False
+    gradient_checkpointing: bool = False  # trades compute for memory: worth it on a GPU, only slower on the CPU
+    num_threads: Optional[int] = None  # torch intra-op threads; None keeps torch's default
+
+
+@dataclass
+class TrainLoopConfig:
+    # SFT warm-up (TRL SFTTrainer) on the parallel corpus
+    sft_steps: int = 400
+    sft_lr: float = 3e-3
+    sft_batch_size: int = 32
+    # RL (vepo's GRPOTrainer subclass)
+    rl_steps: int = 60
+    rl_lr: float = 5e-4
+    prompts_per_step: int = 8
+    num_generations: int = 8
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    evaluate_after_sft: bool = True
+    evaluate_at_end: bool = True
+
+
+@dataclass
+class EvalSettings:
+    split: str = "devtest"
+    batch_size: int = 64
+    max_new_tokens: int = 64
+    max_segments: Optional[int] = None  # evaluate only the first N segments (quick checks)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 42
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    lang: LangConfig = field(default_factory=LangConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+
+@dataclass
+class EvalConfig:
+    seed: int = 42
+    lang: LangConfig = field(default_factory=LangConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    output: Optional[str] = None  # result JSON path; None: <run dir>/results.json
+
+
+def register_schemas() -> None:
+    """Register the root schemas with Hydra's ConfigStore; `conf/train.yaml` and `conf/eval.yaml` extend them, so
+    every group option is merged into (and type-checked against) its typed field."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="eval_schema", node=EvalConfig)
+
+
+__all__: List[str] = ["TrainConfig", "EvalConfig", "register_schemas"]

@@ -1,0 +1,142 @@
+"""Compose-time validation of command-line overrides, reported as one line.
+
+Hydra's own messages span several lines and exit with code 1; vepo composes the config first with the compose API,
+turns the first problem into one line that names the key and the allowed values, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from vepo.config.paths import config_dir
+from vepo.config.schema import register_schemas
+from vepo.errors import VepoError
+
+# Hydra flags that take a value: the value is not an override.
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                     "--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc"}
+_INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def split_overrides(args: list[str]) -> list[str]:
+    """The override arguments among Hydra's command-line arguments (flags and their values removed)."""
+    overrides, skip_next = [], False
+    for i, arg in enumerate(args):
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in _FLAGS_WITH_VALUE:
+            skip_next = True
+        elif arg in ("--info", "-i") and i + 1 < len(args) and args[i + 1] in _INFO_VALUES:
+            skip_next = True
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    return overrides
+
+
+def _concrete_variants(overrides: list[str]) -> list[list[str]]:
+    """Sweep overrides (`seed=1,2`) expanded one value at a time, so every value gets validated without composing
+    the whole cartesian product."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    base, sweeps = [], []
+    for text, ov in zip(overrides, parsed):
+        if ov.is_sweep_override():
+            values = [ov.get_key_element() + "=" + v for v in ov.sweep_string_iterator()]
+            sweeps.append(values)
+            base.append(values[0])
+        else:
+            base.append(text)
+    variants = [base]
+    for idx, values in ((i, sweeps.pop(0)) for i, ov in enumerate(parsed) if ov.is_sweep_override()):
+        for v in values[1:]:
+            variant = list(base)
+            variant[idx] = v
+            variants.append(variant)
+    return variants
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="validate"):
+            return compose(config_name=config_name, overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _allowed_keys(base: DictConfig, full_key: str) -> list[str]:
+    parent_path = full_key.rsplit(".", 1)[0] if "." in full_key else ""
+    node = OmegaConf.select(base, parent_path) if parent_path else base
+    return sorted(node.keys()) if isinstance(node, DictConfig) else []
+
+
+def _group_options(group: str) -> list[str]:
+    folder = Path(config_dir()) / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None and exc.__cause__ is not exc:
+        exc = exc.__cause__
+    return exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def describe_error(config_name: str, exc: BaseException) -> str:
+    """One line naming the offending key and the allowed values."""
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        group = (exc.missing_cfg_file or "").split("/")[0] or "?"
+        missing = (exc.missing_cfg_file or "").split("/", 1)[-1]
+        return (f"config error: unknown option '{missing}' for group '{group}'; "
+                f"allowed: {', '.join(exc.options) or '(none)'}")
+    cause = _root_cause(exc)
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+        key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or "?"
+        allowed = _allowed_keys(_compose(config_name, []), str(key))
+        return f"config error: unknown key '{key}'; allowed keys here: {', '.join(allowed) or '(none)'}"
+    if isinstance(cause, ValidationError):
+        key = getattr(cause, "full_key", None) or "?"
+        base = _compose(config_name, [])
+        expected = ""
+        try:
+            parent = OmegaConf.select(base, key.rsplit(".", 1)[0]) if "." in key else base
+            expected = type(OmegaConf.select(base, key)).__name__ if parent is not None else ""
+        except OmegaConfBaseException:
+            pass
+        msg = _first_line(getattr(cause, "msg", str(cause)))
+        return f"config error: bad value for '{key}': {msg}" + (f" (expected {expected})" if expected else "")
+    if isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", None)
+        where = f" at '{key}'" if key else ""
+        return f"config error{where}: {_one_line(getattr(cause, 'msg', str(cause)))}"
+    return f"config error: {_one_line(str(exc))}"
+
+
+def validate_overrides(config_name: str, args: list[str]) -> None:
+    """Compose `config_name` with the overrides in `args`; raise VepoError (one line) on the first problem."""
+    overrides = [o for o in split_overrides(args) if not o.lstrip("+~").startswith("hydra")]
+    try:
+        variants = _concrete_variants(overrides)
+    except HydraException as exc:
+        raise VepoError(f"config error: cannot parse overrides {overrides}: {_one_line(exc)}") from None
+    for variant in variants:
+        try:
+            _compose(config_name, variant)
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise VepoError(describe_error(config_name, exc)) from None

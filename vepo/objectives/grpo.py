@@ -1,0 +1,102 @@
+"""The GRPO family: grpo, dapo and dr_grpo share one clipped-surrogate loss and differ only in defaults.
+
+ℓ_t = −min(r_t Â, clip(r_t, 1−ε_low, 1+ε_high) Â) + β·k3_t, aggregated by `aggregation`.
+DAPO's dynamic sampling and soft overlong penalty act on rollouts and rewards, so they live in the trainer and the
+reward package, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
+from vepo.objectives.base import Objective
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
+from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl, log_ratio_to_ratio
+from vepo.objectives.masked import masked_mean, masked_var
+from vepo.objectives.registry import register_objective
+
+
+@register_objective("grpo")
+@dataclass
+class GRPO(Objective):
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    beta: float = 0.04
+    aggregation: str = "seq_mean_token_mean"
+    max_completion_length: int | None = None  # only read by seq_mean_token_sum_norm
+    advantage: str = "group"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.epsilon_low < 1.0:
+            raise ValueError(f"epsilon_low must be in [0, 1), got {self.epsilon_low!r}")
+        if self.epsilon_high < 0.0:
+            raise ValueError(f"epsilon_high must be >= 0, got {self.epsilon_high!r}")
+        if self.beta < 0.0:
+            raise ValueError(f"beta must be >= 0, got {self.beta!r}")
+        if self.aggregation not in AGGREGATION_MODES:
+            raise ValueError(f"unknown aggregation mode {self.aggregation!r}; allowed: {', '.join(AGGREGATION_MODES)}")
+        if self.max_completion_length is not None and int(self.max_completion_length) < 1:
+            raise ValueError(f"max_completion_length must be >= 1, got {self.max_completion_length!r}")
+        if self.aggregation == "seq_mean_token_sum_norm" and self.max_completion_length is None:
+            raise ValueError("aggregation 'seq_mean_token_sum_norm' needs max_completion_length")
+
+    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
+        check_batch(batch)
+        # Compute in at least fp32: ratios of bf16 log-probs are too coarse for a 0.2 clip.
+        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
+        logp = batch.logp.to(dtype)
+        # TRL passes no old log-probs when the rollout batch is used once (fully on-policy): then old == logp
+        # numerically, and detaching gives r = 1 with the policy-gradient ∇ of r.
+        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
+        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
+        mask = batch.mask
+
+        ratio = log_ratio_to_ratio(logp - old)
+        per_token = clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
+        kl = None
+        if self.beta > 0.0:
+            if batch.ref_logp is None:
+                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
+            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
+            per_token = per_token + self.beta * kl
+        loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
+
+        with torch.no_grad():
+            metrics = {"loss": loss.item()}
+            metrics.update(clip_fractions(ratio, adv, mask, self.epsilon_low, self.epsilon_high))
+            metrics["ratio_mean"] = masked_mean(ratio, mask).item()
+            if kl is not None:
+                metrics["kl"] = masked_mean(kl, mask).item()
+            if batch.entropy is not None:
+                metrics["entropy_mean"] = masked_mean(batch.entropy.to(dtype), mask).item()
+            # Sequence advantages: mean/std over the B sequences; per-token ones: over valid tokens.
+            # Population std, so a single sequence gives 0, not NaN.
+            adv_mask = torch.ones_like(adv) if adv.shape[1] == 1 else mask
+            metrics["adv_mean"] = masked_mean(adv, adv_mask).item()
+            metrics["adv_std"] = masked_var(adv, adv_mask).sqrt().item()
+        return ObjectiveOutput(loss=loss, metrics=metrics)
+
+
+@register_objective("dapo")
+@dataclass
+class DAPO(GRPO):
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.28  # clip-higher
+    beta: float = 0.0
+    aggregation: str = "token_mean"
+    advantage: str = "group"
+
+
+@register_objective("dr_grpo")
+@dataclass
+class DrGRPO(GRPO):
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    beta: float = 0.0
+    aggregation: str = "seq_mean_token_sum_norm"
+    max_completion_length: int | None = 128
+    advantage: str = "dr_grpo"

@@ -1,0 +1,68 @@
+"""Trainer callbacks: one metrics.jsonl line per optimiser step, and the objective's controller update."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+# TRL's log keys → vepo's metrics.jsonl keys (the stable names other tools read).
+_RENAMES = {
+    "reward": "reward_mean",
+    "reward_std": "reward_std",
+    "entropy": "entropy_mean",
+    "objective/clip_frac": "clip_frac",
+    "completions/mean_length": "completion_length_mean",
+    "loss": "loss",
+    "learning_rate": "learning_rate",
+    "grad_norm": "grad_norm",
+    "frac_reward_zero_std": "frac_zero_std_groups",
+}
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Appends `{"step", "stage", reward/entropy/clip/length/timing...}` to `path` at every logged step."""
+
+    def __init__(self, path: str | Path, stage: str) -> None:
+        self.path = Path(path)
+        self.stage = stage
+        self._step_start = time.perf_counter()
+        self._step_seconds = float("nan")
+        self._last_num_tokens = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._step_seconds = time.perf_counter() - self._step_start
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "train_runtime" in logs:  # the end-of-training summary is not a step
+            return
+        record: dict = {"step": state.global_step, "stage": self.stage}
+        for key, value in logs.items():
+            if isinstance(value, (int, float)):
+                record[_RENAMES.get(key, key)] = value
+        record["step_seconds"] = self._step_seconds
+        num_tokens = logs.get("num_tokens")
+        if num_tokens is not None and self._step_seconds > 0:
+            record["tokens_per_second"] = (num_tokens - self._last_num_tokens) / self._step_seconds
+            self._last_num_tokens = num_tokens
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                for k, v in record.items()}) + "\n")
+
+
+class ObjectiveStepCallback(TrainerCallback):
+    """Feeds each optimiser step's logged metrics to the objective's controller (e.g. VEPO's λ update)."""
+
+    def __init__(self, objective) -> None:
+        self.objective = objective
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "train_runtime" not in logs:
+            self.objective.on_step_end(dict(logs))

@@ -1,0 +1,163 @@
+"""`vepo train` end to end: data → model → SFT warm-up → RL → evaluation → summary, inside one run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+from transformers import set_seed
+
+from vepo.config.schema import TrainConfig
+from vepo.data.prompts import make_completion, make_prompt
+from vepo.data.toy_flores import ensure_flores_dir, toy_training_pairs
+from vepo.errors import VepoError
+from vepo.evaluation.direction import evaluate_direction
+from vepo.models.loading import load_model, load_tokenizer
+from vepo.models.tiny import build_and_save_tiny
+from vepo.objectives import get_objective
+from vepo.rewards.registry import build_rewards
+from vepo.training.rl import run_rl
+from vepo.training.sft import run_sft
+from vepo.utils.io import atomic_write_json, atomic_write_text
+from vepo.utils.provenance import provenance
+
+log = logging.getLogger("vepo")
+console = Console()
+
+
+def build_objective(cfg: TrainConfig):
+    try:
+        return get_objective(cfg.algo.name, **dict(cfg.algo.params))
+    except (ValueError, TypeError) as exc:
+        raise VepoError(f"algo '{cfg.algo.name}': {exc}") from None
+
+
+def _setup(cfg: TrainConfig) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    set_seed(cfg.seed)
+
+
+def _datasets(pairs: list[tuple[str, str]], cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    lang = cfg.lang
+    sft_rows = [{"prompt": make_prompt(s, lang.src_name, lang.tgt_name), "completion": make_completion(t)}
+                for s, t in pairs]
+    # RL rows carry src/ref/langs as columns: TRL hands every non-prompt column to the reward functions.
+    rl_rows = [{"prompt": make_prompt(s, lang.src_name, lang.tgt_name), "src": s, "ref": t,
+                "src_lang": lang.src, "tgt_lang": lang.tgt} for s, t in pairs]
+    return Dataset.from_list(sft_rows), Dataset.from_list(rl_rows)
+
+
+def _window_mean(values: list[float], first: bool) -> float | None:
+    if not values:
+        return None
+    k = max(1, len(values) // 10)
+    chunk = values[:k] if first else values[-k:]
+    return sum(chunk) / len(chunk)
+
+
+def _reward_trend(metrics_path: Path) -> dict:
+    rewards = []
+    if metrics_path.exists():
+        for line in metrics_path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("reward_mean") is not None:
+                rewards.append(rec["reward_mean"])
+    return {"rl_steps_logged": len(rewards), "reward_first_10pct": _window_mean(rewards, True),
+            "reward_last_10pct": _window_mean(rewards, False)}
+
+
+def _evaluate(model_dir: Path, flores_dir: Path, cfg: TrainConfig, label: str) -> dict:
+    tokenizer = load_tokenizer(model_dir)
+    model = load_model(model_dir, cfg.model.dtype, cfg.hardware.device)
+    result = evaluate_direction(model, tokenizer, flores_dir, cfg.lang, cfg.eval, dataset=cfg.data.name)
+    result["model"] = str(model_dir)
+    result["stage"] = label
+    return result
+
+
+def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _setup(cfg)
+    config = asdict(cfg)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    objective = build_objective(cfg)  # bad objective params fail before any work
+    reward_funcs, reward_weights = build_rewards(dict(cfg.reward.weights))
+
+    pairs = toy_training_pairs(cfg.data, run_dir)
+    flores_dir = ensure_flores_dir(cfg.data, run_dir)
+    sft_data, rl_data = _datasets(pairs, cfg)
+
+    models_dir = run_dir / "models"
+    if cfg.model.path is None:
+        texts = [s for s, _ in pairs] + [t for _, t in pairs]
+        init_dir = build_and_save_tiny(texts, cfg.model.tiny, models_dir / "init", cfg.seed)
+    else:
+        init_dir = Path(cfg.model.path)
+    tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
+
+    results: dict[str, dict] = {}
+    policy_dir = init_dir
+    if cfg.train.sft_steps > 0:
+        model = load_model(init_dir, cfg.model.dtype, cfg.hardware.device, cfg.model.trust_remote_code)
+        policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft")
+        del model
+        if cfg.train.evaluate_after_sft:
+            results["sft"] = _evaluate(policy_dir, flores_dir, cfg, "sft")
+            atomic_write_json(run_dir / "results" / "sft.json", results["sft"] | {"provenance": provenance(config)})
+
+    final_dir = run_dir / "checkpoint"
+    if cfg.train.rl_steps > 0:
+        run_rl(policy_dir, tokenizer, rl_data, reward_funcs, reward_weights, objective, cfg, run_dir, final_dir)
+    else:
+        load_model(policy_dir, cfg.model.dtype).save_pretrained(final_dir, safe_serialization=True)
+        tokenizer.save_pretrained(final_dir)
+    if cfg.train.evaluate_at_end:
+        results["rl"] = _evaluate(final_dir, flores_dir, cfg, "rl")
+        atomic_write_json(run_dir / "results" / "rl.json", results["rl"] | {"provenance": provenance(config)})
+
+    summary = {
+        "run_dir": str(run_dir),
+        "algo": cfg.algo.name,
+        "seed": cfg.seed,
+        "chrf_sft": results.get("sft", {}).get("metrics", {}).get("chrf++", {}).get("score"),
+        "chrf_rl": results.get("rl", {}).get("metrics", {}).get("chrf++", {}).get("score"),
+        "signature": (results.get("rl") or results.get("sft") or {}).get("metrics", {}).get("chrf++", {})
+        .get("signature"),
+        **_reward_trend(run_dir / "metrics.jsonl"),
+        "provenance": provenance(config),
+    }
+    atomic_write_json(run_dir / "summary.json", summary)
+    _print_summary(summary, cfg)
+    return summary
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _print_summary(summary: dict, cfg: TrainConfig) -> None:
+    table = Table(title=f"{cfg.data.name} {cfg.eval.split} · {cfg.lang.src}→{cfg.lang.tgt} · algo={cfg.algo.name}")
+    table.add_column("stage")
+    table.add_column("chrF++", justify="right")
+    table.add_column("train reward (first → last 10%)", justify="right")
+    table.add_row("after SFT", _fmt(summary["chrf_sft"]), "")
+    delta = (None if summary["chrf_sft"] is None or summary["chrf_rl"] is None
+             else summary["chrf_rl"] - summary["chrf_sft"])
+    table.add_row(f"after RL ({cfg.train.rl_steps} steps)", _fmt(summary["chrf_rl"]),
+                  f"{_fmt(summary['reward_first_10pct'], 3)} → {_fmt(summary['reward_last_10pct'], 3)}")
+    if delta is not None:
+        table.add_row("Δ RL − SFT", f"{delta:+.2f}", "")
+    console.print(table)
+    if summary["signature"]:
+        console.print(f"chrF++ signature: {summary['signature']}")
+    console.print(f"run directory: {summary['run_dir']}")

@@ -1,0 +1,52 @@
+"""SFT warm-up (TRL SFTTrainer) on prompt/completion pairs, loss on the completion only."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from vepo.config.schema import TrainConfig
+from vepo.training.callbacks import MetricsJsonlCallback
+
+
+def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
+    """Train for `cfg.train.sft_steps` optimiser steps and save model + tokenizer to `out_dir`."""
+    t = cfg.train
+    args = SFTConfig(
+        output_dir=str(run_dir / "trainer" / "sft"),
+        max_steps=t.sft_steps,
+        learning_rate=t.sft_lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, t.sft_steps // 20),
+        per_device_train_batch_size=t.sft_batch_size,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        completion_only_loss=True,
+        max_length=cfg.model.tiny.max_position_embeddings if cfg.model.path is None else 1024,
+        logging_steps=max(1, t.sft_steps // 20),
+        save_strategy="no",
+        report_to="none",
+        use_cpu=cfg.hardware.device == "cpu",
+        bf16=cfg.hardware.bf16,
+        gradient_checkpointing=cfg.hardware.gradient_checkpointing,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataset_num_proc=None,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft")],
+    )
+    logging.getLogger("vepo").info("SFT: %d steps", t.sft_steps)
+    trainer.train()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
