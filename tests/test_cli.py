@@ -71,8 +71,15 @@ def test_bad_sweep_value_fails_before_any_job(tmp_path):
 def test_bad_objective_param_is_one_line(tmp_path):
     proc = run_vepo("train", "+algo.params.epsilon_typo=0.1", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 2
-    assert "epsilon_typo" in proc.stderr
+    assert "epsilon_typo" in proc.stderr and "allowed" in proc.stderr
     assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_batch_shape_is_one_line(tmp_path):
+    proc = run_vepo("train", "train.gradient_accumulation_steps=3", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2
+    assert "gradient_accumulation_steps" in proc.stderr
 
 
 @pytest.mark.parametrize("command", ["tokenize-stats", "compare"])

@@ -19,4 +19,6 @@ def _task(cfg: DictConfig) -> None:
 
 
 def run(args: list[str]) -> None:
-    run_hydra("eval", "eval", _task, args)
+    from vepo.config.checks import check_eval_config
+
+    run_hydra("eval", "eval", _task, args, check=check_eval_config)

@@ -34,12 +34,14 @@ def user_errors() -> Iterator[None]:
         fail(str(exc), exc.exit_code)
 
 
-def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], object], args: list[str]) -> None:
-    """Validate overrides (one-line errors, exit 2), then hand the arguments to Hydra's main."""
+def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], object], args: list[str],
+              check: Callable[[DictConfig], None] | None = None) -> None:
+    """Validate overrides and the command's own `check` (one-line errors, exit 2), then hand the arguments to
+    Hydra's main."""
     register_schemas()
     if not _HELP_FLAGS.intersection(args):
         with user_errors():
-            validate_overrides(config_name, args)
+            validate_overrides(config_name, args, check)
     main = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")(task)
     saved_argv = sys.argv
     sys.argv = [f"vepo {command}", *args]

@@ -19,4 +19,6 @@ def _task(cfg: DictConfig) -> None:
 
 
 def run(args: list[str]) -> None:
-    run_hydra("train", "train", _task, args)
+    from vepo.config.checks import check_train_config
+
+    run_hydra("train", "train", _task, args, check=check_train_config)

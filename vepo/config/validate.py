@@ -7,6 +7,7 @@ turns the first problem into one line that names the key and the allowed values,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -128,8 +129,10 @@ def describe_error(config_name: str, exc: BaseException) -> str:
     return f"config error: {_one_line(str(exc))}"
 
 
-def validate_overrides(config_name: str, args: list[str]) -> None:
-    """Compose `config_name` with the overrides in `args`; raise VepoError (one line) on the first problem."""
+def validate_overrides(config_name: str, args: list[str],
+                       check: Callable[[DictConfig], None] | None = None) -> None:
+    """Compose `config_name` with the overrides in `args` (every sweep value) and run the command's `check` on
+    each composed config; raise VepoError (one line) on the first problem, before any job starts."""
     overrides = [o for o in split_overrides(args) if not o.lstrip("+~").startswith("hydra")]
     try:
         variants = _concrete_variants(overrides)
@@ -137,6 +140,8 @@ def validate_overrides(config_name: str, args: list[str]) -> None:
         raise VepoError(f"config error: cannot parse overrides {overrides}: {_one_line(exc)}") from None
     for variant in variants:
         try:
-            _compose(config_name, variant)
+            cfg = _compose(config_name, variant)
         except (HydraException, OmegaConfBaseException) as exc:
             raise VepoError(describe_error(config_name, exc)) from None
+        if check is not None:
+            check(cfg)

@@ -18,7 +18,18 @@ def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def check_model_path(path: str | Path) -> None:
+    """A path-looking model that does not exist, or a directory that is not a checkpoint, is a user error."""
+    local = Path(path)
+    looks_local = str(path).startswith((".", "/", "~")) or local.exists() or str(path).count("/") != 1
+    if looks_local and not local.exists():
+        raise VepoError(f"model path '{path}' does not exist; pass model.path=<HF id or checkpoint directory>")
+    if local.is_dir() and not (local / "config.json").exists():
+        raise VepoError(f"'{path}' is not a model checkpoint (no config.json); pass a directory saved by vepo train")
+
+
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    check_model_path(path)
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -29,11 +40,7 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
 def load_model(
     path: str | Path, dtype: str = "float32", device: str = "cpu", trust_remote_code: bool = False
 ) -> PreTrainedModel:
-    local = Path(path)
-    if not local.exists() and (str(path).startswith((".", "/")) or local.suffix):
-        raise VepoError(f"model path '{path}' does not exist; pass model.path=<HF id or checkpoint directory>")
-    if local.is_dir() and not (local / "config.json").exists():
-        raise VepoError(f"'{path}' is not a model checkpoint (no config.json); pass a directory saved by vepo train")
+    check_model_path(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path), dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code

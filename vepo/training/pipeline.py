@@ -18,12 +18,11 @@ from transformers import set_seed
 from vepo.config.schema import TrainConfig
 from vepo.data.prompts import make_completion, make_prompt
 from vepo.data.toy_flores import ensure_flores_dir, toy_training_pairs
-from vepo.errors import VepoError
 from vepo.evaluation.direction import evaluate_direction
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
-from vepo.objectives import get_objective
 from vepo.rewards.registry import build_rewards
+from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
 from vepo.utils.io import atomic_write_json, atomic_write_text
@@ -31,13 +30,6 @@ from vepo.utils.provenance import provenance
 
 log = logging.getLogger("vepo")
 console = Console()
-
-
-def build_objective(cfg: TrainConfig):
-    try:
-        return get_objective(cfg.algo.name, **dict(cfg.algo.params))
-    except (ValueError, TypeError) as exc:
-        raise VepoError(f"algo '{cfg.algo.name}': {exc}") from None
 
 
 def _setup(cfg: TrainConfig) -> None:
@@ -90,7 +82,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     _setup(cfg)
     config = asdict(cfg)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    objective = build_objective(cfg)  # bad objective params fail before any work
+    objective = build_objective(cfg.algo.name, dict(cfg.algo.params), cfg.train.max_completion_length)
     reward_funcs, reward_weights = build_rewards(dict(cfg.reward.weights))
 
     pairs = toy_training_pairs(cfg.data, run_dir)

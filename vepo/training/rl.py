@@ -18,12 +18,7 @@ _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
 
 def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
     t = cfg.train
-    completions = t.prompts_per_step * t.num_generations
-    if completions % t.gradient_accumulation_steps:
-        raise VepoError(f"train.prompts_per_step*train.num_generations={completions} is not divisible by "
-                        f"train.gradient_accumulation_steps={t.gradient_accumulation_steps}")
-    if t.num_generations < 2:
-        raise VepoError(f"train.num_generations={t.num_generations}: group advantages need at least 2")
+    completions = t.prompts_per_step * t.num_generations  # divisibility is checked before the run starts
     advantage = getattr(objective, "advantage", "group")
     if advantage not in _SCALE_REWARDS:
         raise VepoError(f"objective advantage estimator '{advantage}' is not supported by the trainer")
