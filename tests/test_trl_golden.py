@@ -35,7 +35,7 @@ def rollout(tmp_path_factory):
     args = GRPOConfig(
         output_dir=str(path.parent / "trainer"), per_device_train_batch_size=len(rows) * G, num_generations=G,
         max_completion_length=MAX_LEN, beta=0.04, loss_type="grpo", use_cpu=True, report_to="none",
-        temperature=1.0, seed=0,
+        temperature=1.0, seed=0, activation_checkpointing=False, gradient_checkpointing=None,
     )
     trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[ChrfReward()], args=args,
                               train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),

@@ -76,16 +76,16 @@ class HardwareConfig:
 @dataclass
 class TrainLoopConfig:
     # SFT warm-up (TRL SFTTrainer) on the parallel corpus
-    sft_steps: int = 400
+    sft_steps: int = 160
     sft_lr: float = 3e-3
     sft_batch_size: int = 32
     # RL (vepo's GRPOTrainer subclass)
-    rl_steps: int = 60
-    rl_lr: float = 5e-4
-    prompts_per_step: int = 8
+    rl_steps: int = 150
+    rl_lr: float = 3e-4
+    prompts_per_step: int = 16
     num_generations: int = 8
     max_completion_length: int = 48
-    temperature: float = 1.0
+    temperature: float = 0.7
     top_p: float = 1.0
     gradient_accumulation_steps: int = 1
     warmup_ratio: float = 0.0

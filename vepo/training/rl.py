@@ -11,6 +11,7 @@ from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.training.callbacks import MetricsJsonlCallback, ObjectiveStepCallback
 from vepo.training.trainer import VepoGRPOTrainer
+from vepo.training.trainer_args import common_trainer_args
 
 # Which TRL advantage normalisation reproduces each of vepo's advantage estimators (ALGORITHMS.md "Advantages").
 _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
@@ -23,13 +24,11 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
     if advantage not in _SCALE_REWARDS:
         raise VepoError(f"objective advantage estimator '{advantage}' is not supported by the trainer")
     return GRPOConfig(
-        output_dir=str(run_dir / "trainer" / "rl"),
+        **common_trainer_args(cfg, run_dir, "rl"),
         max_steps=t.rl_steps,
         learning_rate=t.rl_lr,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=int(t.warmup_ratio * t.rl_steps),
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
         per_device_train_batch_size=completions // t.gradient_accumulation_steps,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         num_generations=t.num_generations,
@@ -39,14 +38,6 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
         beta=float(getattr(objective, "beta", 0.0)),
         scale_rewards=_SCALE_REWARDS[advantage],
         logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=cfg.hardware.device == "cpu",
-        bf16=cfg.hardware.bf16,
-        gradient_checkpointing=cfg.hardware.gradient_checkpointing,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        disable_tqdm=False,
         log_completions=False,
         model_init_kwargs={"dtype": cfg.model.dtype},
     )

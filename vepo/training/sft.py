@@ -10,32 +10,23 @@ from trl import SFTConfig, SFTTrainer
 
 from vepo.config.schema import TrainConfig
 from vepo.training.callbacks import MetricsJsonlCallback
+from vepo.training.trainer_args import common_trainer_args
 
 
 def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
     """Train for `cfg.train.sft_steps` optimiser steps and save model + tokenizer to `out_dir`."""
     t = cfg.train
     args = SFTConfig(
-        output_dir=str(run_dir / "trainer" / "sft"),
+        **common_trainer_args(cfg, run_dir, "sft"),
         max_steps=t.sft_steps,
         learning_rate=t.sft_lr,
         lr_scheduler_type="cosine",
         warmup_steps=max(1, t.sft_steps // 20),
         per_device_train_batch_size=t.sft_batch_size,
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
         completion_only_loss=True,
         max_length=cfg.model.tiny.max_position_embeddings if cfg.model.path is None else 1024,
         logging_steps=max(1, t.sft_steps // 20),
-        save_strategy="no",
-        report_to="none",
-        use_cpu=cfg.hardware.device == "cpu",
-        bf16=cfg.hardware.bf16,
-        gradient_checkpointing=cfg.hardware.gradient_checkpointing,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
         dataset_num_proc=None,
-        disable_tqdm=True,
     )
     trainer = SFTTrainer(
         model=model,
