@@ -27,6 +27,6 @@ def check_train_config(cfg: DictConfig) -> None:
 def check_eval_config(cfg: DictConfig) -> None:
     if cfg.model.path is None:
         raise VepoError("config error: vepo eval needs a model; pass model.path=<checkpoint directory or HF id>")
-    from vepo.models.loading import check_model_path
+    from vepo.models.paths import check_model_path
 
     check_model_path(cfg.model.path)

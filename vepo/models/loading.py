@@ -8,6 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from vepo.errors import VepoError
+from vepo.models.paths import check_model_path
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -16,16 +17,6 @@ def torch_dtype(name: str) -> torch.dtype:
     if name not in _DTYPES:
         raise VepoError(f"model.dtype='{name}' is not supported; use one of {', '.join(_DTYPES)}")
     return _DTYPES[name]
-
-
-def check_model_path(path: str | Path) -> None:
-    """A path-looking model that does not exist, or a directory that is not a checkpoint, is a user error."""
-    local = Path(path)
-    looks_local = str(path).startswith((".", "/", "~")) or local.exists() or str(path).count("/") != 1
-    if looks_local and not local.exists():
-        raise VepoError(f"model path '{path}' does not exist; pass model.path=<HF id or checkpoint directory>")
-    if local.is_dir() and not (local / "config.json").exists():
-        raise VepoError(f"'{path}' is not a model checkpoint (no config.json); pass a directory saved by vepo train")
 
 
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:

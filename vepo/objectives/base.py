@@ -7,6 +7,7 @@ instances are callables batch -> ObjectiveOutput. Controller objectives (VEPO's 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,14 @@ class Objective:
 
     def on_step_end(self, metrics: dict[str, float]) -> None:
         """Called after each optimiser step with that step's metrics; stateless objectives do nothing."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the controller state, for checkpoints (empty for stateless objectives)."""
+        return copy.deepcopy(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore controller state saved by `state_dict` (deep-copied, so the caller's dict stays independent)."""
+        self.state = copy.deepcopy(dict(state))
 
     def params(self) -> dict[str, Any]:
         """The hyperparameters (constructor kwargs) with their current values, for logging and result records."""

@@ -22,6 +22,8 @@ class PolicyBatch:  # (B, T) tensors unless noted; T = completion tokens
     old_topk_logp: Tensor | None = None  # (B, T, K) rollout top-K log-probs (DPPO top-K)
     old_topk_ids: Tensor | None = None
     cur_topk_logp: Tensor | None = None  # (B, T, K) current policy log-probs at old_topk_ids
+    sft_logp: Tensor | None = None  # (B', T') log πθ of reference-translation tokens, with grad (EGSPO hybrid term)
+    sft_mask: Tensor | None = None  # (B', T') 1 for valid reference tokens (None → all valid)
 
 
 @dataclass

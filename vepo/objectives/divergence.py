@@ -64,9 +64,9 @@ def topk_distributions(
     old_topk_logp / old_topk_ids / cur_topk_logp: (B, T, K), the rollout policy's top-K and the current policy's
     log-probs at those ids. token_ids, old_logp, cur_logp: (B, T), the sampled token and its two log-probs.
 
-    Where the sampled token is not among old_topk_ids it replaces the last entry (index K−1, the lowest when the ids come
-    sorted as torch.topk returns them), with m = exp(old_logp) and q = exp(cur_logp): the trainer's tensors stay K wide
-    and the sampled token, the one the gradient acts on, is always compared individually.
+    Where the sampled token is not among old_topk_ids it replaces the last entry (index K−1, the lowest when the ids
+    come sorted as torch.topk returns them), with m = exp(old_logp) and q = exp(cur_logp): the trainer's tensors stay
+    K wide and the sampled token, the one the gradient acts on, is always compared individually.
     The remaining mass goes to a 'rest' bucket: m_rest = max(1 − Σ_k m_k, 0), q_rest likewise.
     Returns (m (B,T,K), q (B,T,K), m_rest (B,T), q_rest (B,T)), in at least fp32.
     """

@@ -1,0 +1,156 @@
+"""EGSPO: entropy-gated selective policy optimisation (arXiv 2602.03309; ALGORITHMS.md "EGSPO").
+
+    h     = (1−q) quantile of H_t over the valid tokens of the micro-batch (torch.quantile, linear interpolation)
+    w_t   = 1 if H_t ≥ h else φ              (all-masked micro-batch: no gating)
+    ℓ_t   = −w_t · min(r Â, clip(r, 1−ε_low, 1+ε_high) Â) (+ β·k3_t, not gated),  token_mean
+
+So the top-q share of tokens by entropy keeps the full gradient and the rest is attenuated to φ; both keep Â (confident
+wrong tokens are still pushed down). With φ=1 the loss is DAPO's token_mean clipped loss.
+
+Optional hybrid term (CHORD-φ style), on reference translations y* scored by the current policy:
+
+    + μ_step · mean over valid reference tokens of [ −p_t (1−p_t) · log πθ(y*_t) ],  p_t = sg(πθ(y*_t))
+
+from PolicyBatch.sft_logp / sft_mask (sft_mask None → every position valid). μ follows `mu_at(step)`: linear warm-up
+0 → mu_max over mu_warmup_steps, then cosine decay to 0 at mu_total_steps (0 after); mu_max=0 disables the term. The
+step is `state["step"]` (completed optimiser steps, incremented by `on_step_end`), so μ=0 on the very first step as
+with HF's warm-up schedulers. μ > 0 without sft_logp in the batch skips the term (metric hybrid_active=0).
+
+Stage 1 (SFT warm-up on reference translations) is run by the trainer, which reads `sft_warmup_steps` and
+`sft_warmup_lr` from this objective; the loss itself does not use them.
+
+Metrics: loss, gated_frac (share of valid tokens attenuated, ≈ 1−q), full_weight_frac (≈ q), entropy_threshold,
+mu, hybrid_active, hybrid_loss (when active), clip_frac (+ _low/_high), ratio_mean, entropy_mean.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vepo.objectives.aggregation import aggregate
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
+from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl, log_ratio_to_ratio
+from vepo.objectives.grpo import GRPO
+from vepo.objectives.masked import masked_mean
+from vepo.objectives.registry import register_objective
+
+
+@register_objective("egspo")
+@dataclass
+class EGSPO(GRPO):
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    beta: float = 0.0
+    aggregation: str = "token_mean"
+    advantage: str = "group"
+    top_quantile: float = 0.2  # q: tokens with H ≥ the (1−q) quantile keep weight 1
+    phi: float = 0.1  # weight of the other (low-entropy) tokens
+    mu_max: float = 0.0  # hybrid term peak weight; 0 disables it
+    mu_warmup_steps: int = 10
+    mu_total_steps: int = 200
+    sft_warmup_steps: int = 50  # stage-1 SFT warm-up steps (read by the trainer)
+    sft_warmup_lr: float = 2e-5  # stage-1 SFT learning rate (read by the trainer)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.top_quantile < 1.0:
+            raise ValueError(f"top_quantile must be in (0, 1), got {self.top_quantile!r}")
+        if not 0.0 <= self.phi <= 1.0:
+            raise ValueError(f"phi must be in [0, 1], got {self.phi!r}")
+        if self.mu_max < 0.0:
+            raise ValueError(f"mu_max must be >= 0, got {self.mu_max!r}")
+        if int(self.mu_warmup_steps) < 0 or int(self.mu_total_steps) < int(self.mu_warmup_steps):
+            raise ValueError(
+                f"need 0 <= mu_warmup_steps <= mu_total_steps, got {self.mu_warmup_steps!r}, {self.mu_total_steps!r}"
+            )
+        if int(self.sft_warmup_steps) < 0:
+            raise ValueError(f"sft_warmup_steps must be >= 0, got {self.sft_warmup_steps!r}")
+        if self.sft_warmup_lr < 0.0:
+            raise ValueError(f"sft_warmup_lr must be >= 0, got {self.sft_warmup_lr!r}")
+        self.state["step"] = 0
+
+    def mu_at(self, step: int) -> float:
+        """Hybrid weight after `step` completed optimiser steps (warm-up, then cosine decay to 0)."""
+        if self.mu_max == 0.0:
+            return 0.0
+        warm, total = int(self.mu_warmup_steps), int(self.mu_total_steps)
+        if step < warm:
+            return self.mu_max * step / warm
+        if step >= total:
+            return 0.0
+        return self.mu_max * 0.5 * (1.0 + math.cos(math.pi * (step - warm) / (total - warm)))
+
+    def on_step_end(self, metrics: dict[str, float]) -> None:
+        self.state["step"] = int(self.state.get("step", 0)) + 1
+
+    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
+        check_batch(batch)
+        if batch.entropy is None:
+            raise ValueError(f"objective {self.name!r} needs per-token entropies (PolicyBatch.entropy is None)")
+        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
+        logp = batch.logp.to(dtype)
+        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
+        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
+        entropy = batch.entropy.detach().to(dtype)
+        mask = batch.mask
+        valid = mask != 0
+
+        valid_h = entropy[valid]
+        if valid_h.numel() > 0:
+            threshold = torch.quantile(valid_h, 1.0 - self.top_quantile)
+            full = entropy >= threshold
+        else:  # nothing valid: no gating
+            threshold = entropy.new_zeros(())
+            full = torch.ones_like(valid)
+        weight = torch.where(full, torch.ones_like(entropy), torch.full_like(entropy, self.phi))
+
+        ratio = log_ratio_to_ratio(logp - old)
+        per_token = weight * clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
+        kl = None
+        if self.beta > 0.0:
+            if batch.ref_logp is None:
+                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
+            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
+            per_token = per_token + self.beta * kl
+        loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
+
+        mu = self.mu_at(int(self.state.get("step", 0)))
+        hybrid = None
+        if mu > 0.0 and batch.sft_logp is not None:
+            hybrid = self._hybrid_term(batch, dtype)
+            loss = loss + mu * hybrid
+
+        with torch.no_grad():
+            metrics = {"loss": loss.item()}
+            metrics.update(clip_fractions(ratio, adv, mask, self.epsilon_low, self.epsilon_high))
+            metrics["ratio_mean"] = masked_mean(ratio, mask).item()
+            metrics["entropy_mean"] = masked_mean(entropy, mask).item()
+            metrics["gated_frac"] = masked_mean((~full).to(dtype), valid).item()
+            metrics["full_weight_frac"] = masked_mean(full.to(dtype), valid).item()
+            metrics["entropy_threshold"] = threshold.item()
+            metrics["mu"] = float(mu)
+            metrics["hybrid_active"] = 0.0 if hybrid is None else 1.0
+            if hybrid is not None:
+                metrics["hybrid_loss"] = hybrid.item()
+            if kl is not None:
+                metrics["kl"] = masked_mean(kl, mask).item()
+        return ObjectiveOutput(loss=loss, metrics=metrics)
+
+    @staticmethod
+    def _hybrid_term(batch: PolicyBatch, dtype: torch.dtype) -> torch.Tensor:
+        """mean over valid reference tokens of −p(1−p)·log πθ(y*), p = sg(exp(log πθ(y*)))."""
+        sft_logp = batch.sft_logp
+        if sft_logp.dim() != 2:
+            raise ValueError(f"PolicyBatch.sft_logp must be (B', T'), got shape {tuple(sft_logp.shape)}")
+        sft_mask = torch.ones_like(sft_logp) if batch.sft_mask is None else batch.sft_mask
+        if tuple(sft_mask.shape) != tuple(sft_logp.shape):
+            raise ValueError(
+                f"PolicyBatch.sft_mask shape {tuple(sft_mask.shape)} != sft_logp shape {tuple(sft_logp.shape)}"
+            )
+        # Junk at padded positions (e.g. -inf) must not reach p or the gradient: select it away first.
+        lp = torch.where(sft_mask != 0, sft_logp.to(dtype), torch.zeros((), dtype=dtype, device=sft_logp.device))
+        p = torch.exp(lp.detach())
+        return masked_mean(-p * (1.0 - p) * lp, sft_mask)
