@@ -385,6 +385,15 @@ def test_vepo_lambda_controller_sequence():
     assert obj.state["lambda"] == pytest.approx(0.5375)
 
 
+def test_vepo_reads_trainer_log_keys_in_order():
+    # vepo's trainer logs "objective/entropy_mean" and TRL's "entropy"; an explicit "entropy_mean" wins
+    for metrics, h in [({"entropy_mean": 2.0, "objective/entropy_mean": 9.0, "entropy": 9.0}, 2.0),
+                       ({"objective/entropy_mean": 2.0, "entropy": 9.0}, 2.0), ({"entropy": 2.0}, 2.0)]:
+        obj = get_objective("vepo")
+        obj.on_step_end(metrics)
+        assert obj.state["H0"] == h
+
+
 def test_vepo_lambda_clamps():
     obj = get_objective("vepo", eta=10.0)
     obj.on_step_end({"entropy_mean": 1.0})  # H* = 0.8; 0.5 + 10·(−0.25) < 0 → 0

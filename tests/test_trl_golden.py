@@ -63,15 +63,20 @@ def _loss_and_grad(fn, trainer, inputs):
 
 
 @pytest.mark.parametrize(
-    "name, trl_loss_type, beta, eps_high",
-    [("grpo", "grpo", 0.04, 0.2), ("dapo", "dapo", 0.0, 0.28), ("dr_grpo", "dr_grpo", 0.0, 0.2)],
+    "name, trl_loss_type, level, beta, eps_low, eps_high",
+    [
+        ("grpo", "grpo", "token", 0.04, 0.2, 0.2),
+        ("dapo", "dapo", "token", 0.0, 0.2, 0.28),
+        ("dr_grpo", "dr_grpo", "token", 0.0, 0.2, 0.2),
+        ("gspo", "grpo", "sequence", 0.0, 3e-4, 4e-4),  # TRL's GSPO: importance_sampling_level="sequence"
+    ],
 )
-def test_objective_matches_trl_loss(rollout, name, trl_loss_type, beta, eps_high):
+def test_objective_matches_trl_loss(rollout, name, trl_loss_type, level, beta, eps_low, eps_high):
     trainer, inputs = rollout
     params = {"max_completion_length": MAX_LEN} if name == "dr_grpo" else {}
     trainer.objective = get_objective(name, **params)
-    trainer.loss_type, trainer.beta = trl_loss_type, beta
-    trainer.epsilon_low, trainer.epsilon_high = 0.2, eps_high
+    trainer.loss_type, trainer.beta, trainer.importance_sampling_level = trl_loss_type, beta, level
+    trainer.epsilon_low, trainer.epsilon_high = eps_low, eps_high
 
     ours, our_grad = _loss_and_grad(trainer._compute_loss, trainer, inputs)
     theirs, their_grad = _loss_and_grad(lambda m, x: GRPOTrainer._compute_loss(trainer, m, x), trainer, inputs)

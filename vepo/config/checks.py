@@ -12,8 +12,9 @@ def check_train_config(cfg: DictConfig) -> None:
     from vepo.rewards.registry import check_reward_weights
     from vepo.training.objective_setup import build_objective
 
-    build_objective(cfg.algo.name, OmegaConf.to_container(cfg.algo.params, resolve=True),
-                    cfg.train.max_completion_length)
+    if cfg.algo.name != "sft":  # algo=sft trains without an objective
+        build_objective(cfg.algo.name, OmegaConf.to_container(cfg.algo.params, resolve=True),
+                        cfg.train.max_completion_length)
     check_reward_weights(OmegaConf.to_container(cfg.reward.weights, resolve=True))
     t = cfg.train
     if t.num_generations < 2:

@@ -53,9 +53,22 @@ class DataConfig:
 
 
 @dataclass
+class AlgoTrainerConfig:
+    """What an algorithm asks of the trainer beyond its loss (rollout filtering, reward shaping, extra stages)."""
+
+    dynamic_sampling: bool = False  # DAPO: replace groups whose rewards are all equal with fresh prompts
+    max_resample_rounds: int = 3  # retry budget for dynamic sampling
+    overlong_penalty: bool = False  # DAPO: soft penalty on completions within the last L_c tokens of the limit
+    overlong_cache_ratio: float = 0.25  # L_c = ratio * max_completion_length
+    sft_warmup_steps: Optional[int] = None  # EGSPO stage 1: overrides train.sft_steps when set
+    sft_warmup_lr: Optional[float] = None  # EGSPO stage 1: overrides train.sft_lr when set
+
+
+@dataclass
 class AlgoConfig:
-    name: str = "grpo"
+    name: str = "grpo"  # a registered objective, or "sft" (supervised training only, no RL)
     params: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the registered objective
+    trainer: AlgoTrainerConfig = field(default_factory=AlgoTrainerConfig)
 
 
 @dataclass

@@ -28,12 +28,25 @@ def group_log_ratio(logp: Tensor, old: Tensor, mask_of_group: Tensor) -> Tensor:
     return masked_mean(logp - old, mask_of_group, dim=-1, keepdim=True)
 
 
+def group_ratio(logp: Tensor, old: Tensor, mask_of_group: Tensor) -> Tensor:
+    """The detached group ratio sg(s) = exp(mean_{t∈group}(logp − old)), shape (..., 1); 1 for an empty group.
+
+    Goes through `log_ratio_to_ratio` (the shared ±20 log-ratio clamp: identical to a plain exp for every realistic
+    group, finite for runaway ones).
+    """
+    return log_ratio_to_ratio(group_log_ratio(logp.detach(), old.detach(), mask_of_group))
+
+
+def token_form(logp: Tensor, ratio: Tensor) -> Tensor:
+    """ratio·exp(logp − sg(logp)): the value of the (detached) `ratio`, the gradient ratio·∇logp at every token."""
+    return ratio.detach() * torch.exp(logp - logp.detach())
+
+
 def group_ratio_token_form(logp: Tensor, old: Tensor, mask_of_group: Tensor) -> Tensor:
     """Token-form group ratio sg(s)·exp(logp − sg(logp)), broadcast to the shape of logp ⊗ mask_of_group.
 
-    logp carries the gradient; old is treated as detached. The group ratio goes through `log_ratio_to_ratio` (the
-    shared ±20 log-ratio clamp: identical to a plain exp for every realistic group, finite for runaway ones). Values at
-    positions outside the group are that group's ratio too; callers mask them out.
+    logp carries the gradient; old is treated as detached. Values at positions outside the group are that group's
+    ratio too; callers mask them out. ESPO, whose tokens each belong to one of K groups, composes the same two steps
+    (`group_ratio` for all K groups at once, then `token_form` with each token's own group ratio).
     """
-    s = log_ratio_to_ratio(group_log_ratio(logp.detach(), old.detach(), mask_of_group))
-    return s * torch.exp(logp - logp.detach())
+    return token_form(logp, group_ratio(logp, old, mask_of_group))

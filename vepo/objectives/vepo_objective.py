@@ -11,7 +11,8 @@ Loss (asymmetric clip, token_mean, β=0 by default):
 
 λ is controller state, updated after each optimiser step by `on_step_end(metrics)`:
 
-    H̄_step = metrics["entropy_mean"], else metrics["entropy"], else the last micro-batch's H̄ seen by __call__
+    H̄_step = metrics["entropy_mean"], else metrics["objective/entropy_mean"] (vepo's trainer log key), else
+             metrics["entropy"] (TRL's), else the last micro-batch's H̄ seen by __call__
     first step with a positive H̄: H_0 = H̄_step, H* = ρ·H_0
     λ ← clamp(λ + η·(H* − H̄_step)/H*, 0, λ_max)          (also on that first step)
 
@@ -155,7 +156,14 @@ class VEPO(GRPO):
 
     def on_step_end(self, metrics: dict[str, float]) -> None:
         s = self.state
-        h = _finite_float(metrics.get("entropy_mean", metrics.get("entropy", s.get("last_entropy"))))
+        h = None
+        for key in ("entropy_mean", "objective/entropy_mean", "entropy"):
+            if key in metrics:
+                h = metrics[key]
+                break
+        else:
+            h = s.get("last_entropy")
+        h = _finite_float(h)
         s["step"] = int(s.get("step", 0)) + 1
         if h is None:
             return

@@ -14,7 +14,6 @@ _RENAMES = {
     "reward": "reward_mean",
     "reward_std": "reward_std",
     "entropy": "entropy_mean",
-    "objective/clip_frac": "clip_frac",
     "completions/mean_length": "completion_length_mean",
     "loss": "loss",
     "learning_rate": "learning_rate",
@@ -46,6 +45,8 @@ class MetricsJsonlCallback(TrainerCallback):
         for key, value in logs.items():
             if isinstance(value, (int, float)):
                 record[_RENAMES.get(key, key)] = value
+        # One clip-fraction column for every algorithm: DPPO's trust-region analogue is its masked fraction.
+        record["clip_frac"] = logs.get("objective/clip_frac", logs.get("objective/masked_frac"))
         record["step_seconds"] = self._step_seconds
         num_tokens = logs.get("num_tokens")
         if num_tokens is not None and self._step_seconds > 0:

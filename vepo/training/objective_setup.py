@@ -9,13 +9,17 @@ from vepo.objectives import get_objective
 from vepo.objectives.registry import allowed_params
 
 
-def build_objective(name: str, params: dict[str, Any], max_completion_length: int):
-    """`get_objective(name, **params)`; objectives that normalise by L_max get `train.max_completion_length`
-    unless the algo config sets it, so the two can never disagree silently."""
+def build_objective(name: str, params: dict[str, Any], max_completion_length: int, vocab_size: int | None = None):
+    """`get_objective(name, **params)`. Facts the run already knows are filled in unless the algo config sets
+    them, so they can never disagree silently: L_max (`train.max_completion_length`) for objectives that normalise
+    by it, and |V| (the policy tokenizer's size) for ESPO's entropy-adaptive clip."""
     params = dict(params)
+    known = {"max_completion_length": max_completion_length, "vocab_size": vocab_size}
     try:
-        if "max_completion_length" in allowed_params(name) and params.get("max_completion_length") is None:
-            params["max_completion_length"] = max_completion_length
+        allowed = allowed_params(name)
+        for key, value in known.items():
+            if key in allowed and params.get(key) is None and value is not None:
+                params[key] = value
         return get_objective(name, **params)
     except (ValueError, TypeError) as exc:
         raise VepoError(f"config error: algo '{name}': {exc}") from None

@@ -49,6 +49,17 @@ def _datasets(pairs: list[tuple[str, str]], cfg: TrainConfig) -> tuple[Dataset, 
     return Dataset.from_list(sft_rows), Dataset.from_list(rl_rows)
 
 
+SFT_MODE = "sft"  # algo=sft: supervised training only, no RL stage
+
+
+def sft_schedule(cfg: TrainConfig) -> tuple[int, float]:
+    """SFT warm-up steps and learning rate; an algorithm's stage-1 settings (EGSPO) override train.*."""
+    t, a = cfg.train, cfg.algo.trainer
+    steps = a.sft_warmup_steps if a.sft_warmup_steps is not None else t.sft_steps
+    lr = a.sft_warmup_lr if a.sft_warmup_lr is not None else t.sft_lr
+    return steps, lr
+
+
 def _window_mean(values: list[float], first: bool) -> float | None:
     if not values:
         return None
@@ -82,7 +93,9 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     _setup(cfg)
     config = asdict(cfg)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    objective = build_objective(cfg.algo.name, dict(cfg.algo.params), cfg.train.max_completion_length)
+    sft_only = cfg.algo.name == SFT_MODE
+    objective = None if sft_only else build_objective(cfg.algo.name, dict(cfg.algo.params),
+                                                      cfg.train.max_completion_length)
     reward_funcs, reward_weights = build_rewards(dict(cfg.reward.weights))
 
     pairs = toy_training_pairs(cfg.data, run_dir)
@@ -96,26 +109,31 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     else:
         init_dir = Path(cfg.model.path)
     tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
+    if objective is not None:  # rebuilt now that the policy's vocabulary size is known
+        objective = build_objective(cfg.algo.name, dict(cfg.algo.params), cfg.train.max_completion_length,
+                                    vocab_size=len(tokenizer))
 
     results: dict[str, dict] = {}
     policy_dir = init_dir
-    if cfg.train.sft_steps > 0:
+    sft_steps, sft_lr = sft_schedule(cfg)
+    if sft_steps > 0:
         model = load_model(init_dir, cfg.model.dtype, cfg.hardware.device, cfg.model.trust_remote_code)
-        policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft")
+        policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft", sft_steps, sft_lr)
         del model
-        if cfg.train.evaluate_after_sft:
+        if cfg.train.evaluate_after_sft and not sft_only:
             results["sft"] = _evaluate(policy_dir, flores_dir, cfg, "sft")
             atomic_write_json(run_dir / "results" / "sft.json", results["sft"] | {"provenance": provenance(config)})
 
     final_dir = run_dir / "checkpoint"
-    if cfg.train.rl_steps > 0:
+    if cfg.train.rl_steps > 0 and not sft_only:
         run_rl(policy_dir, tokenizer, rl_data, reward_funcs, reward_weights, objective, cfg, run_dir, final_dir)
     else:
         load_model(policy_dir, cfg.model.dtype).save_pretrained(final_dir, safe_serialization=True)
         tokenizer.save_pretrained(final_dir)
     if cfg.train.evaluate_at_end:
-        results["rl"] = _evaluate(final_dir, flores_dir, cfg, "rl")
-        atomic_write_json(run_dir / "results" / "rl.json", results["rl"] | {"provenance": provenance(config)})
+        stage = "sft" if sft_only else "rl"
+        results[stage] = _evaluate(final_dir, flores_dir, cfg, stage)
+        atomic_write_json(run_dir / "results" / f"{stage}.json", results[stage] | {"provenance": provenance(config)})
 
     summary = {
         "run_dir": str(run_dir),
@@ -145,7 +163,8 @@ def _print_summary(summary: dict, cfg: TrainConfig) -> None:
     table.add_row("after SFT", _fmt(summary["chrf_sft"]), "")
     delta = (None if summary["chrf_sft"] is None or summary["chrf_rl"] is None
              else summary["chrf_rl"] - summary["chrf_sft"])
-    table.add_row(f"after RL ({cfg.train.rl_steps} steps)", _fmt(summary["chrf_rl"]),
+    rl_label = "—" if cfg.algo.name == SFT_MODE else f"{cfg.train.rl_steps} steps"
+    table.add_row(f"after RL ({rl_label})", _fmt(summary["chrf_rl"]),
                   f"{_fmt(summary['reward_first_10pct'], 3)} → {_fmt(summary['reward_last_10pct'], 3)}")
     if delta is not None:
         table.add_row("Δ RL − SFT", f"{delta:+.2f}", "")

@@ -10,7 +10,10 @@ from trl import GRPOConfig
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.training.callbacks import MetricsJsonlCallback, ObjectiveStepCallback
+from vepo.rewards.overlong import OverlongPenalty
+from vepo.training.token_rarity import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
+from vepo.utils.io import atomic_write_json
 from vepo.training.trainer_args import common_trainer_args
 
 # Which TRL advantage normalisation reproduces each of vepo's advantage estimators (ALGORITHMS.md "Advantages").
@@ -43,11 +46,23 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
     )
 
 
+def algorithm_rewards(cfg: TrainConfig) -> tuple[list[object], list[float]]:
+    """Reward terms an algorithm adds to the configured mix (DAPO's overlong penalty)."""
+    if cfg.algo.trainer.overlong_penalty:
+        return [OverlongPenalty(cfg.train.max_completion_length, cfg.algo.trainer.overlong_cache_ratio)], [1.0]
+    return [], []
+
+
 def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_funcs, reward_weights, objective,
            cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path)."""
     args = grpo_config(cfg, objective, run_dir)
+    extra_funcs, extra_weights = algorithm_rewards(cfg)
+    reward_funcs, reward_weights = list(reward_funcs) + extra_funcs, list(reward_weights) + extra_weights
     args.reward_weights = reward_weights
+    if getattr(objective, "needs_token_rarity", False):
+        rarity, counts, _ = rarity_table(tokenizer, list(dataset["ref"]), run_dir / "cache")
+        objective.set_token_rarity(rarity, counts)
     trainer = VepoGRPOTrainer(
         model=str(model_path),
         reward_funcs=reward_funcs,
@@ -55,10 +70,19 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_funcs, reward_w
         train_dataset=dataset,
         processing_class=tokenizer,
         objective=objective,
+        algo_trainer=cfg.algo.trainer,
         callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"), ObjectiveStepCallback(objective)],
     )
     trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    save_objective_state(objective, out_dir)
     return out_dir
+
+
+def save_objective_state(objective, out_dir: Path) -> None:
+    """Controller state (VEPO's λ, EGSPO's μ step) travels with the checkpoint."""
+    state = objective.state_dict() if hasattr(objective, "state_dict") else dict(objective.state)
+    atomic_write_json(out_dir / "objective_state.json", {"objective": objective.name, "params": objective.params(),
+                                                          "state": state})

@@ -13,19 +13,20 @@ from vepo.training.callbacks import MetricsJsonlCallback
 from vepo.training.trainer_args import common_trainer_args
 
 
-def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
-    """Train for `cfg.train.sft_steps` optimiser steps and save model + tokenizer to `out_dir`."""
+def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path,
+            steps: int, lr: float) -> Path:
+    """Train for `steps` optimiser steps at peak learning rate `lr`; save model + tokenizer to `out_dir`."""
     t = cfg.train
     args = SFTConfig(
         **common_trainer_args(cfg, run_dir, "sft"),
-        max_steps=t.sft_steps,
-        learning_rate=t.sft_lr,
+        max_steps=steps,
+        learning_rate=lr,
         lr_scheduler_type="cosine",
-        warmup_steps=max(1, t.sft_steps // 20),
+        warmup_steps=max(1, steps // 20),
         per_device_train_batch_size=t.sft_batch_size,
         completion_only_loss=True,
         max_length=cfg.model.tiny.max_position_embeddings if cfg.model.path is None else 1024,
-        logging_steps=max(1, t.sft_steps // 20),
+        logging_steps=max(1, steps // 20),
         dataset_num_proc=None,
     )
     trainer = SFTTrainer(
@@ -35,7 +36,7 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         processing_class=tokenizer,
         callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft")],
     )
-    logging.getLogger("vepo").info("SFT: %d steps", t.sft_steps)
+    logging.getLogger("vepo").info("SFT: %d steps at lr %g", steps, lr)
     trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out_dir, safe_serialization=True)

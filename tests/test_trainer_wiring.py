@@ -1,0 +1,160 @@
+"""The trainer fills PolicyBatch for every objective: top-K log-probs, reference tokens, dynamic sampling, rarity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from datasets import Dataset
+from trl import GRPOConfig
+
+from vepo.config.schema import AlgoTrainerConfig, TinyModelConfig
+from vepo.data.prompts import make_prompt
+from vepo.data.toy import build_toy_corpus
+from vepo.models.loading import load_tokenizer
+from vepo.models.tiny import build_and_save_tiny
+from vepo.objectives import get_objective
+from vepo.rewards.chrf import ChrfReward
+from vepo.rewards.overlong import OverlongPenalty
+from vepo.training.batch_rows import concat_rows, degenerate_groups, select_rows
+from vepo.training.token_rarity import rarity_table
+from vepo.training.trainer import VepoGRPOTrainer
+
+G = 4
+MAX_LEN = 12
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    corpus = build_toy_corpus(seed=0, n_train=120, n_dev=4, n_devtest=4)
+    texts = [s for s, _ in corpus.train] + [t for _, t in corpus.train]
+    cfg = TinyModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, num_key_value_heads=1)
+    path = build_and_save_tiny(texts, cfg, tmp_path_factory.mktemp("wiring") / "tiny", seed=0)
+    rows = [{"prompt": make_prompt(s, "English", "Toy"), "ref": t} for s, t in corpus.train[:16]]
+    return path, rows
+
+
+def make_trainer(tiny, objective, reward_funcs=None, algo_trainer=None, **overrides):
+    path, rows = tiny
+    args = GRPOConfig(
+        output_dir=str(path.parent / "trainer"), per_device_train_batch_size=4 * G, num_generations=G,
+        max_completion_length=MAX_LEN, beta=0.0, use_cpu=True, bf16=False, report_to="none", temperature=0.9, seed=0,
+        activation_checkpointing=False, gradient_checkpointing=None, **overrides,
+    )
+    return VepoGRPOTrainer(model=str(path), reward_funcs=reward_funcs or [ChrfReward()], args=args,
+                           train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
+                           objective=objective, algo_trainer=algo_trainer)
+
+
+def group_rows(rows, n_prompts):
+    return [r for r in rows[:n_prompts] for _ in range(G)]
+
+
+def test_topk_on_policy_is_consistent_with_trl_logps(tiny):
+    # K above |V|: the "top-K" is the whole distribution, so every sampled token is in it.
+    trainer = make_trainer(tiny, get_objective("dppo_topk_tv", max_completion_length=MAX_LEN, top_k=10_000))
+    torch.manual_seed(0)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    batch = trainer.policy_batch(trainer.model, inputs)
+    V = len(trainer.processing_class)
+    assert batch.old_topk_logp.shape == (*batch.logp.shape, V)
+    assert torch.allclose(batch.old_topk_logp.exp().sum(-1), torch.ones(()), atol=1e-4)
+    assert torch.equal(batch.old_topk_logp, batch.cur_topk_logp)
+    # Where the sampled token is in the top-K, our plain-logits pass and TRL's fused head agree on its log-prob
+    # (same temperature scaling).
+    hit = batch.old_topk_ids == batch.token_ids.unsqueeze(-1)
+    pos = hit.any(-1) & batch.mask.bool()
+    assert pos.sum() == batch.mask.sum()
+    ours = (batch.old_topk_logp * hit).sum(-1)[pos]
+    assert torch.allclose(ours, batch.logp.detach()[pos], atol=1e-4)
+    out = trainer.objective(batch)
+    assert out.metrics["masked_frac"] == 0.0  # on-policy: nothing leaves the trust region
+
+
+def test_topk_off_policy_takes_anchor_at_rollout(tiny):
+    trainer = make_trainer(tiny, get_objective("dppo_topk_kl", max_completion_length=MAX_LEN, top_k=5),
+                           num_iterations=2)
+    torch.manual_seed(0)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    assert "old_per_token_logps" in inputs and inputs["old_topk_logp"].shape[-1] == 5
+    with torch.no_grad():  # move the policy away from the rollout policy
+        for p in trainer.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    batch = trainer.policy_batch(trainer.model, inputs)
+    assert not torch.allclose(batch.cur_topk_logp, batch.old_topk_logp)
+    assert trainer.objective(batch).metrics["div_mean"] > 0.0
+
+
+def test_hybrid_term_gets_reference_tokens(tiny):
+    obj = get_objective("egspo", mu_max=0.5, mu_warmup_steps=0, mu_total_steps=10)
+    trainer = make_trainer(tiny, obj)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    batch = trainer.policy_batch(trainer.model, inputs)
+    assert batch.sft_logp is not None and batch.sft_logp.requires_grad
+    tok = trainer.processing_class
+    first = inputs["sft_ids"][0][inputs["sft_mask"][0].bool()].tolist()
+    assert first[-1] == tok.eos_token_id and tok.decode(first[:-1]).strip() == tiny[1][0]["ref"]
+    out = obj(batch)
+    assert out.metrics["hybrid_active"] == 1.0 and torch.isfinite(out.loss)
+
+
+def test_dynamic_sampling_replaces_degenerate_groups(tiny):
+    path, rows = tiny
+    even_prompts = {r["prompt"] for r in rows[::2]}
+
+    def half_constant(prompts, completions, ref, **kwargs):  # odd prompts: every completion gets the same reward
+        chrf = ChrfReward()(prompts, completions, ref)
+        return [c if p in even_prompts else 0.5 for p, c in zip(prompts, chrf)]
+
+    trainer = make_trainer(tiny, get_objective("dapo"), reward_funcs=[half_constant],
+                           algo_trainer=AlgoTrainerConfig(dynamic_sampling=True, max_resample_rounds=8))
+    trainer.model.train()  # dynamic sampling acts on training batches only
+    torch.manual_seed(0)
+    out = trainer._generate_and_score_completions(group_rows(rows, 4))  # prompts 0..3: two degenerate groups
+    m = trainer._metrics["train"]
+    assert m["dynamic_sampling/degenerate_groups"][-1] == 2.0
+    assert m["dynamic_sampling/degenerate_after"][-1] == 0.0
+    assert not degenerate_groups(out["advantages"], G).any()
+    B = 4 * G
+    for key in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages"):
+        assert out[key].shape[0] == B
+    assert out["num_items_in_batch"] == out["completion_mask"].sum()
+    trainer.model.eval()  # outside the training loop there is no accumulation state
+    loss = trainer._compute_loss(trainer.model, out)  # the spliced batch goes through the loss
+    assert torch.isfinite(loss)
+
+
+def test_batch_rows_pad_on_the_right_side():
+    a = {"prompt_ids": torch.tensor([[1, 2]]), "prompt_mask": torch.tensor([[1, 1]]),
+         "completion_ids": torch.tensor([[5]]), "completion_mask": torch.tensor([[1]]),
+         "advantages": torch.tensor([0.5]), "num_items_in_batch": torch.tensor(1)}
+    b = {"prompt_ids": torch.tensor([[3, 4, 6]]), "prompt_mask": torch.tensor([[1, 1, 1]]),
+         "completion_ids": torch.tensor([[7, 8]]), "completion_mask": torch.tensor([[1, 1]]),
+         "advantages": torch.tensor([-0.5]), "num_items_in_batch": torch.tensor(2)}
+    merged = concat_rows(a, b, pad_token_id=0)
+    assert merged["prompt_ids"].tolist() == [[0, 1, 2], [3, 4, 6]]  # prompts: left padding
+    assert merged["prompt_mask"].tolist() == [[0, 1, 1], [1, 1, 1]]
+    assert merged["completion_ids"].tolist() == [[5, 0], [7, 8]]  # completions: right padding
+    assert merged["num_items_in_batch"] == 3
+    picked = select_rows(merged, torch.tensor([1]))
+    assert picked["advantages"].tolist() == [-0.5] and picked["num_items_in_batch"] == 2
+
+
+def test_overlong_penalty_values():
+    pen = OverlongPenalty(max_completion_length=100, cache_ratio=0.25)
+    assert [pen.penalty(n) for n in (10, 75, 80, 100, 101)] == [0.0, 0.0, -0.2, -1.0, -1.0]
+    assert pen(None, None, completion_ids=[[1] * 90]) == [-0.6]
+
+
+def test_rarity_table_is_cached_and_marks_unseen_ids(tiny, tmp_path):
+    path, rows = tiny
+    tok = load_tokenizer(path)
+    targets = [r["ref"] for r in rows]
+    rarity, counts, cache = rarity_table(tok, targets, tmp_path)
+    assert cache.is_file() and rarity.shape == (len(tok),)
+    assert torch.all(rarity[counts == 0] == 1.0) and rarity[counts.argmax()] == 0.0
+    mtime = cache.stat().st_mtime_ns
+    rarity2, _, cache2 = rarity_table(tok, targets, tmp_path)
+    assert cache2 == cache and cache.stat().st_mtime_ns == mtime and torch.equal(rarity, rarity2)
+    _, _, other = rarity_table(tok, targets[:-1], tmp_path)  # another corpus → another table
+    assert other != cache
