@@ -158,3 +158,13 @@ def test_rarity_table_is_cached_and_marks_unseen_ids(tiny, tmp_path):
     assert cache2 == cache and cache.stat().st_mtime_ns == mtime and torch.equal(rarity, rarity2)
     _, _, other = rarity_table(tok, targets[:-1], tmp_path)  # another corpus → another table
     assert other != cache
+
+
+def test_egspo_stage_one_overrides_sft_schedule():
+    from vepo.config.schema import TrainConfig
+    from vepo.training.pipeline import sft_schedule
+
+    cfg = TrainConfig()
+    assert sft_schedule(cfg) == (cfg.train.sft_steps, cfg.train.sft_lr)
+    cfg.algo.trainer.sft_warmup_steps, cfg.algo.trainer.sft_warmup_lr = 7, 2e-5
+    assert sft_schedule(cfg) == (7, 2e-5)

@@ -16,8 +16,8 @@ from PolicyBatch.sft_logp / sft_mask (sft_mask None → every position valid). �
 step is `state["step"]` (completed optimiser steps, incremented by `on_step_end`), so μ=0 on the very first step as
 with HF's warm-up schedulers. μ > 0 without sft_logp in the batch skips the term (metric hybrid_active=0).
 
-Stage 1 (SFT warm-up on reference translations) is run by the trainer, which reads `sft_warmup_steps` and
-`sft_warmup_lr` from this objective; the loss itself does not use them.
+Stage 1 (SFT warm-up on reference translations) is a trainer setting, not a loss parameter: the pipeline runs it
+with `algo.trainer.sft_warmup_steps` / `sft_warmup_lr` (falling back to `train.sft_steps` / `train.sft_lr`).
 
 Metrics: loss, gated_frac (share of valid tokens attenuated, ≈ 1−q), full_weight_frac (≈ q), entropy_threshold,
 mu, hybrid_active, hybrid_loss (when active), clip_frac (+ _low/_high), ratio_mean, entropy_mean.
@@ -51,8 +51,6 @@ class EGSPO(GRPO):
     mu_max: float = 0.0  # hybrid term peak weight; 0 disables it
     mu_warmup_steps: int = 10
     mu_total_steps: int = 200
-    sft_warmup_steps: int = 50  # stage-1 SFT warm-up steps (read by the trainer)
-    sft_warmup_lr: float = 2e-5  # stage-1 SFT learning rate (read by the trainer)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,10 +64,6 @@ class EGSPO(GRPO):
             raise ValueError(
                 f"need 0 <= mu_warmup_steps <= mu_total_steps, got {self.mu_warmup_steps!r}, {self.mu_total_steps!r}"
             )
-        if int(self.sft_warmup_steps) < 0:
-            raise ValueError(f"sft_warmup_steps must be >= 0, got {self.sft_warmup_steps!r}")
-        if self.sft_warmup_lr < 0.0:
-            raise ValueError(f"sft_warmup_lr must be >= 0, got {self.sft_warmup_lr!r}")
         self.state["step"] = 0
 
     def mu_at(self, step: int) -> float:
