@@ -91,18 +91,14 @@ def step_loss_only(obj, inputs: dict, cache: dict) -> None:
     obj(batch).loss.backward()
 
 
-def timed(fn, repeats: int, device: str) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(fn, device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -116,14 +112,18 @@ def main() -> None:
     a = ap.parse_args()
     inputs = make_inputs(a.batch, a.length, a.vocab, a.device)
     names = ["grpo"] + [n for n in list_objectives() if n != "grpo"]
-    rows = {}
     cache: dict = {}
-    for name in names:
-        obj = build(name, a.vocab, a.length, inputs)
-        rows[name] = {
-            "with_logits_s": timed(lambda: step_with_logits(obj, inputs), a.repeats, a.device),
-            "loss_only_s": timed(lambda: step_loss_only(obj, inputs, cache), a.repeats, a.device),
-        }
+    objectives = {name: build(name, a.vocab, a.length, inputs) for name in names}
+    # Round-robin over objectives, so drift in machine load hits every objective alike; medians per objective.
+    samples = {name: {"with_logits_s": [], "loss_only_s": []} for name in names}
+    for rep in range(a.repeats + 1):  # repetition 0 warms up
+        for name, obj in objectives.items():
+            wl = timed(lambda: step_with_logits(obj, inputs), a.device)
+            lo = statistics.median(timed(lambda: step_loss_only(obj, inputs, cache), a.device) for _ in range(5))
+            if rep:
+                samples[name]["with_logits_s"].append(wl)
+                samples[name]["loss_only_s"].append(lo)
+    rows = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
     base = rows["grpo"]
     for r in rows.values():
         r["with_logits_rel"] = r["with_logits_s"] / base["with_logits_s"]
