@@ -11,13 +11,13 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from vepo.config.schema import TinyModelConfig
+from vepo.config.schema import RewardConfig, TinyModelConfig
 from vepo.data.prompts import make_prompt
 from vepo.data.toy import build_toy_corpus
 from vepo.models.loading import load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.objectives import get_objective
-from vepo.rewards.chrf import ChrfReward
+from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.training.trainer import VepoGRPOTrainer
 
 G = 4
@@ -37,7 +37,7 @@ def rollout(tmp_path_factory):
         max_completion_length=MAX_LEN, beta=0.04, loss_type="grpo", use_cpu=True, report_to="none",
         temperature=1.0, seed=0, activation_checkpointing=False, gradient_checkpointing=None,
     )
-    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[ChrfReward()], args=args,
+    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[MixedRewardFunction(build_reward_mix(RewardConfig()))], args=args,
                               train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
                               objective=get_objective("grpo"))
     torch.manual_seed(0)

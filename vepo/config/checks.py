@@ -9,13 +9,13 @@ from vepo.errors import VepoError
 
 def check_train_config(cfg: DictConfig) -> None:
     """The objective accepts its params, the rewards exist, the batch shape is consistent."""
-    from vepo.rewards.registry import check_reward_weights
+    from vepo.rewards.mixer import check_reward_config
     from vepo.training.objective_setup import build_objective
 
     if cfg.algo.name != "sft":  # algo=sft trains without an objective
         build_objective(cfg.algo.name, OmegaConf.to_container(cfg.algo.params, resolve=True),
                         cfg.train.max_completion_length)
-    check_reward_weights(OmegaConf.to_container(cfg.reward.weights, resolve=True))
+    check_reward_config(cfg.reward)
     t = cfg.train
     if t.num_generations < 2:
         raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")

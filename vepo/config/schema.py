@@ -72,9 +72,37 @@ class AlgoConfig:
 
 
 @dataclass
+class RewardTermConfig:
+    """One reward component: `type` is a registered reward (vepo/rewards/registry.py), `params` its arguments."""
+
+    type: str = "chrf"
+    weight: float = 1.0  # additive terms only; gates multiply
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BalanceConfig:
+    """VEPO's variable semantic-vs-literal balance (vepo/rewards/schedules.py); schedule none = fixed weights."""
+
+    schedule: str = "none"  # none | constant | linear | entropy_coupled
+    semantic_term: str = "semantic"
+    literal_term: str = "chrf"
+    weight: float = 0.5
+    start: float = 0.2
+    end: float = 0.8
+    w_min: float = 0.2
+    w_max: float = 0.8
+
+
+@dataclass
 class RewardConfig:
+    """R = Π gates × Σ w_k · terms_k (each component in [0, 1])."""
+
     name: str = "chrf"
-    weights: Dict[str, float] = field(default_factory=lambda: {"chrf": 1.0})
+    terms: Dict[str, RewardTermConfig] = field(default_factory=lambda: {"chrf": RewardTermConfig()})
+    gates: Dict[str, RewardTermConfig] = field(default_factory=dict)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    device: str = "cpu"  # where reward models (sentence embeddings, COMET) run: cpu | cuda | policy
 
 
 @dataclass

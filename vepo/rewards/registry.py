@@ -1,26 +1,72 @@
-"""Reward functions by name (the rewards issue grows this into the full mixer)."""
+"""Reward components by type name. Factories import lazily, so validating a config stays cheap."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from vepo.errors import VepoError
-from vepo.rewards.chrf import ChrfReward
-
-REWARDS: dict[str, Callable[[], object]] = {"chrf": ChrfReward}
 
 
-def check_reward_weights(weights: dict[str, float]) -> None:
-    unknown = sorted(set(weights) - set(REWARDS))
-    if unknown:
-        raise VepoError(f"reward.weights: unknown reward '{unknown[0]}'; available: {', '.join(sorted(REWARDS))}")
-    names = [n for n, w in weights.items() if w != 0]
-    if not names:
-        raise VepoError("reward.weights: every weight is 0; give at least one reward a non-zero weight")
+def _chrf(**p):
+    from vepo.rewards.literal import ChrfComponent
+    return ChrfComponent(**p)
 
 
-def build_rewards(weights: dict[str, float]) -> tuple[list[object], list[float]]:
-    """Instantiate the weighted reward components: (TRL reward functions, weights)."""
-    check_reward_weights(weights)
-    names = [n for n, w in weights.items() if w != 0]
-    return [REWARDS[n]() for n in names], [float(weights[n]) for n in names]
+def _bleu(**p):
+    from vepo.rewards.literal import BleuComponent
+    return BleuComponent(**p)
+
+
+def _semantic(**p):
+    from vepo.rewards.semantic import SemanticSimilarity
+    return SemanticSimilarity(**p)
+
+
+def _comet(**p):
+    from vepo.rewards.comet_component import CometComponent
+    return CometComponent(**p)
+
+
+def _constraint(class_name: str) -> Callable[..., Any]:
+    def factory(**p):
+        from vepo.rewards import constraints
+        return getattr(constraints, class_name)(**p)
+    return factory
+
+
+REWARDS: dict[str, Callable[..., Any]] = {
+    "chrf": _chrf,
+    "bleu": _bleu,
+    "semantic": _semantic,
+    "comet": _comet,
+    "length_ratio": _constraint("LengthRatio"),
+    "format": _constraint("FormatCheck"),
+    "script": _constraint("ScriptShare"),
+    "copy": _constraint("CopyPenalty"),
+    "repetition": _constraint("Repetition"),
+    "language": _constraint("LanguageConsistency"),
+}
+# Components that hold a model: they take the reward device.
+MODEL_REWARDS = {"semantic", "comet"}
+
+
+def list_rewards() -> list[str]:
+    return sorted(REWARDS)
+
+
+def check_reward_type(where: str, type_name: str) -> None:
+    if type_name not in REWARDS:
+        raise VepoError(f"config error: {where}.type='{type_name}' is not a reward; available: "
+                        f"{', '.join(list_rewards())}")
+
+
+def build_component(where: str, type_name: str, params: dict[str, Any], device: str):
+    """Instantiate one component; bad parameters are a one-line config error."""
+    check_reward_type(where, type_name)
+    params = dict(params)
+    if type_name in MODEL_REWARDS:
+        params.setdefault("device", device)
+    try:
+        return REWARDS[type_name](**params)
+    except TypeError as exc:
+        raise VepoError(f"config error: {where}.params: {exc}") from None

@@ -58,12 +58,18 @@ class MetricsJsonlCallback(TrainerCallback):
                                 for k, v in record.items()}) + "\n")
 
 
-class ObjectiveStepCallback(TrainerCallback):
-    """Feeds each optimiser step's logged metrics to the objective's controller (e.g. VEPO's λ update)."""
+class StepControllersCallback(TrainerCallback):
+    """Feeds each optimiser step's logged metrics to the controllers: the objective's (VEPO's λ, EGSPO's μ step)
+    and the reward mix's balance schedule (entropy-coupled weight). Relies on logging_steps=1 (the RL stage's
+    setting), so every optimiser step is seen."""
 
-    def __init__(self, objective) -> None:
+    def __init__(self, objective, reward_mix=None) -> None:
         self.objective = objective
+        self.reward_mix = reward_mix
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "train_runtime" not in logs:
-            self.objective.on_step_end(dict(logs))
+        if not logs or "train_runtime" in logs:
+            return
+        self.objective.on_step_end(dict(logs))
+        if self.reward_mix is not None:
+            self.reward_mix.observe_entropy(logs.get("entropy"))

@@ -21,7 +21,7 @@ from vepo.data.toy_flores import ensure_flores_dir, toy_training_pairs
 from vepo.evaluation.direction import evaluate_direction
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
-from vepo.rewards.registry import build_rewards
+from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
@@ -96,7 +96,8 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     sft_only = cfg.algo.name == SFT_MODE
     objective = None if sft_only else build_objective(cfg.algo.name, dict(cfg.algo.params),
                                                       cfg.train.max_completion_length)
-    reward_funcs, reward_weights = build_rewards(dict(cfg.reward.weights))
+    # Reward models load now: one that cannot be loaded fails before any training.
+    reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
 
     pairs = toy_training_pairs(cfg.data, run_dir)
     flores_dir = ensure_flores_dir(cfg.data, run_dir)
@@ -126,7 +127,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
 
     final_dir = run_dir / "checkpoint"
     if cfg.train.rl_steps > 0 and not sft_only:
-        run_rl(policy_dir, tokenizer, rl_data, reward_funcs, reward_weights, objective, cfg, run_dir, final_dir)
+        run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir)
     else:
         load_model(policy_dir, cfg.model.dtype).save_pretrained(final_dir, safe_serialization=True)
         tokenizer.save_pretrained(final_dir)

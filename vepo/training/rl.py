@@ -9,7 +9,8 @@ from trl import GRPOConfig
 
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
-from vepo.training.callbacks import MetricsJsonlCallback, ObjectiveStepCallback
+from vepo.rewards.mixer import MixedRewardFunction, RewardMix
+from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.token_rarity import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
@@ -53,13 +54,13 @@ def algorithm_rewards(cfg: TrainConfig) -> tuple[list[object], list[float]]:
     return [], []
 
 
-def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_funcs, reward_weights, objective,
+def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix, objective,
            cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path)."""
     args = grpo_config(cfg, objective, run_dir)
     extra_funcs, extra_weights = algorithm_rewards(cfg)
-    reward_funcs, reward_weights = list(reward_funcs) + extra_funcs, list(reward_weights) + extra_weights
-    args.reward_weights = reward_weights
+    reward_funcs = [MixedRewardFunction(reward_mix, total_steps=cfg.train.rl_steps), *extra_funcs]
+    args.reward_weights = [1.0, *extra_weights]
     if getattr(objective, "needs_token_rarity", False):
         rarity, counts, _ = rarity_table(tokenizer, list(dataset["ref"]), run_dir / "cache")
         objective.set_token_rarity(rarity, counts)
@@ -71,7 +72,8 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_funcs, reward_w
         processing_class=tokenizer,
         objective=objective,
         algo_trainer=cfg.algo.trainer,
-        callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"), ObjectiveStepCallback(objective)],
+        callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"),
+                   StepControllersCallback(objective, reward_mix)],
     )
     trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)
