@@ -159,6 +159,12 @@ def test_missing_hub_model_offline_is_one_line_error(monkeypatch):
 def test_missing_local_checkpoint(tmp_path):
     with pytest.raises(VepoError, match="not found"):
         CometScorer(str(tmp_path / "nope" / "checkpoints" / "model.ckpt"))
+    with pytest.raises(VepoError, match="not found"):  # a directory without checkpoints/model.ckpt
+        CometScorer(str(tmp_path))
+
+
+def test_model_directory_is_accepted(tiny_dir, scorer):
+    assert CometScorer(str(tiny_dir), batch_size=2).score(SRC, MT, REF) == scorer.score(SRC, MT, REF)
 
 
 def _fake_hub_cache(cache: Path, repo_id: str, model_dir: Path) -> None:

@@ -12,9 +12,11 @@ from vepo.rewards.schedules import BalanceSchedule
 
 TIBETAN_REF = "ཁི་ཆེན་ཇི་ལ་མར་ཚོ་ཉི་ཐོང་རེད།"
 
+CHRF_ONLY = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})
+
 
 def test_default_mix_is_sentence_chrf():
-    mix = build_reward_mix(RewardConfig())
+    mix = build_reward_mix(CHRF_ONLY)
     hyps = [TIBETAN_REF, "ཁི་ཆེན་ཇི་ལ་ཐོང་རེད།", "the dog"]
     total, parts, _ = mix.score(["the big dog sees two red cats ."] * 3, hyps, [TIBETAN_REF] * 3,
                                 ["eng_Latn"] * 3, ["toy_Tibt"] * 3)
@@ -76,13 +78,13 @@ def test_config_errors_are_one_line():
     with pytest.raises(VepoError, match="not a reward; available"):
         check_reward_config(RewardConfig(terms={"x": RewardTermConfig(type="nope")}))
     with pytest.raises(VepoError, match="balance.semantic_term"):
-        check_reward_config(RewardConfig(balance=BalanceConfig(schedule="constant")))
+        check_reward_config(RewardConfig(terms=CHRF_ONLY.terms, balance=BalanceConfig(schedule="constant")))
     with pytest.raises(VepoError, match="reward.terms is empty"):
         check_reward_config(RewardConfig(terms={}))
 
 
 def test_robust_inputs_give_zero_and_a_warning():
-    mix = build_reward_mix(RewardConfig())
+    mix = build_reward_mix(CHRF_ONLY)
     total, _, _ = mix.score(["s"] * 3, ["", "   ", "\ud800x"], [TIBETAN_REF, None, TIBETAN_REF],
                             ["eng_Latn"] * 3, ["toy_Tibt"] * 3)
     assert total[:2] == [0.0, 0.0]

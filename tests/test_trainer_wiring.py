@@ -7,7 +7,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig
 
-from vepo.config.schema import AlgoTrainerConfig, RewardConfig, TinyModelConfig
+from vepo.config.schema import AlgoTrainerConfig, RewardConfig, RewardTermConfig, TinyModelConfig
 from vepo.data.prompts import make_prompt
 from vepo.data.toy import build_toy_corpus
 from vepo.models.loading import load_tokenizer
@@ -21,6 +21,8 @@ from vepo.training.trainer import VepoGRPOTrainer
 
 G = 4
 MAX_LEN = 12
+
+CHRF_ONLY = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def make_trainer(tiny, objective, reward_funcs=None, algo_trainer=None, **overri
         max_completion_length=MAX_LEN, beta=0.0, use_cpu=True, bf16=False, report_to="none", temperature=0.9, seed=0,
         activation_checkpointing=False, gradient_checkpointing=None, **overrides,
     )
-    return VepoGRPOTrainer(model=str(path), reward_funcs=reward_funcs or [MixedRewardFunction(build_reward_mix(RewardConfig()))], args=args,
+    return VepoGRPOTrainer(model=str(path), reward_funcs=reward_funcs or [MixedRewardFunction(build_reward_mix(CHRF_ONLY))], args=args,
                            train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
                            objective=objective, algo_trainer=algo_trainer)
 
@@ -103,7 +105,7 @@ def test_dynamic_sampling_replaces_degenerate_groups(tiny):
     even_prompts = {r["prompt"] for r in rows[::2]}
 
     def half_constant(prompts, completions, ref, **kwargs):  # odd prompts: every completion gets the same reward
-        chrf = MixedRewardFunction(build_reward_mix(RewardConfig()))(prompts, completions, ref=ref)
+        chrf = MixedRewardFunction(build_reward_mix(CHRF_ONLY))(prompts, completions, ref=ref)
         return [c if p in even_prompts else 0.5 for p, c in zip(prompts, chrf)]
 
     trainer = make_trainer(tiny, get_objective("dapo"), reward_funcs=[half_constant],

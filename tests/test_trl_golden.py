@@ -11,7 +11,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from vepo.config.schema import RewardConfig, TinyModelConfig
+from vepo.config.schema import RewardConfig, RewardTermConfig, TinyModelConfig
 from vepo.data.prompts import make_prompt
 from vepo.data.toy import build_toy_corpus
 from vepo.models.loading import load_tokenizer
@@ -22,6 +22,8 @@ from vepo.training.trainer import VepoGRPOTrainer
 
 G = 4
 MAX_LEN = 12
+
+CHRF_ONLY = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def rollout(tmp_path_factory):
         max_completion_length=MAX_LEN, beta=0.04, loss_type="grpo", use_cpu=True, report_to="none",
         temperature=1.0, seed=0, activation_checkpointing=False, gradient_checkpointing=None,
     )
-    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[MixedRewardFunction(build_reward_mix(RewardConfig()))], args=args,
+    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[MixedRewardFunction(build_reward_mix(CHRF_ONLY))], args=args,
                               train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
                               objective=get_objective("grpo"))
     torch.manual_seed(0)

@@ -99,7 +99,8 @@ class RewardConfig:
     """R = Π gates × Σ w_k · terms_k (each component in [0, 1])."""
 
     name: str = "chrf"
-    terms: Dict[str, RewardTermConfig] = field(default_factory=lambda: {"chrf": RewardTermConfig()})
+    # Empty by default: a preset's terms must replace, not extend, the defaults (Hydra merges dicts key by key).
+    terms: Dict[str, RewardTermConfig] = field(default_factory=dict)
     gates: Dict[str, RewardTermConfig] = field(default_factory=dict)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     device: str = "cpu"  # where reward models (sentence embeddings, COMET) run: cpu | cuda | policy

@@ -68,7 +68,7 @@ def _cached(repo_id: str, filename: str) -> str | None:
 
     try:
         hit = try_to_load_from_cache(repo_id, filename)
-    except Exception:  # malformed repo id: not a cached model
+    except ValueError:  # HFValidationError: malformed repo id, so not a cached model
         return None
     return hit if isinstance(hit, str) else None
 
@@ -81,12 +81,11 @@ def _looks_like_path(model: str) -> bool:
 
 def resolve_comet_checkpoint(model: str) -> Path:
     """Path of `checkpoints/model.ckpt` for a local checkpoint/directory or a (cached or downloadable) HF id."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        path = path / "checkpoints" / "model.ckpt"
+    given = Path(model).expanduser()
+    path = given / "checkpoints" / "model.ckpt" if given.is_dir() else given
     if path.is_file():
         return path.resolve()
-    if path.exists() or _looks_like_path(model):
+    if given.exists() or _looks_like_path(model):
         raise VepoError(f"COMET checkpoint not found: {path} (expected a .../checkpoints/model.ckpt file or the "
                         f"directory that holds checkpoints/ and hparams.yaml)")
 
@@ -101,6 +100,10 @@ def resolve_comet_checkpoint(model: str) -> Path:
         except Exception as exc:
             raise VepoError(f"COMET model '{model}' is in the Hugging Face cache but could not be opened: "
                             f"{_one_line(exc)}") from exc
+    from comet.models.download_utils import available_legacy_metrics, get_cache_folder
+
+    if model in available_legacy_metrics and (Path(get_cache_folder()) / model / "checkpoints").is_dir():
+        return Path(download_model(model))  # pre-Hub COMET release already in comet's own cache
     if _offline():
         raise VepoError(f"COMET model '{model}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set: "
                         + _OFFLINE_HINT.format(name=model))
@@ -162,8 +165,11 @@ def _resolve_device(device: str | None, gpus: int | None) -> str:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise VepoError(f"COMET device '{device}' is not a torch device ({_one_line(exc)})") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VepoError(f"COMET device '{device}' requested but CUDA is not available; use device=cpu")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VepoError(f"COMET device '{device}' requested but CUDA is not available; use device=cpu")
+        if dev.index is None:  # one cache entry per physical device: "cuda" means the current one
+            dev = torch.device("cuda", torch.cuda.current_device())
     return str(dev)
 
 
