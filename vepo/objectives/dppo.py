@@ -29,10 +29,11 @@ from torch import Tensor
 
 from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
 from vepo.objectives.base import Objective
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
-from vepo.objectives.clipping import LOG_RATIO_CLAMP, k3_kl
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.clipping import LOG_RATIO_CLAMP
 from vepo.objectives.divergence import binary_kl, binary_tv, topk_distributions, topk_kl, topk_tv
 from vepo.objectives.masked import masked_mean
+from vepo.objectives.prepare import add_kl_penalty, prepare
 from vepo.objectives.registry import register_objective
 
 DIVERGENCES = ("binary_tv", "binary_kl", "topk_tv", "topk_kl")
@@ -126,13 +127,10 @@ class DPPO(Objective):
 
     # ------------------------------------------------------------ loss
     def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        check_batch(batch)
-        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
-        logp = batch.logp.to(dtype)
         # No old log-probs (single use of the rollout batch) = fully on-policy: old == logp, ρ = 1, nothing masked.
-        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
-        adv = token_advantages(batch.advantages.detach().to(dtype), logp).expand_as(logp)
-        mask = batch.mask
+        p = prepare(batch, self.name)
+        dtype, logp, old, mask = p.dtype, p.logp, p.old, p.mask
+        adv = p.adv.expand_as(logp)
         tokens = mask != 0
 
         with torch.no_grad():
@@ -148,12 +146,7 @@ class DPPO(Objective):
             # Zero outside kept tokens with where (not ×0), so junk at padding can never reach the gradient.
             coef = torch.where(keep, adv * rho, torch.zeros_like(rho))
         per_token = -coef * logp
-        kl = None
-        if self.beta > 0.0:
-            if batch.ref_logp is None:
-                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
-            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
-            per_token = per_token + self.beta * kl
+        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
 
         with torch.no_grad():

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import torch
 
 from vepo.objectives.aggregation import aggregate
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl, log_ratio_to_ratio
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.clipping import clip_fractions, clipped_surrogate, log_ratio_to_ratio
 from vepo.objectives.grpo import GRPO
 from vepo.objectives.masked import masked_mean
+from vepo.objectives.prepare import add_kl_penalty, prepare
 from vepo.objectives.registry import register_objective
 
 
@@ -81,15 +82,8 @@ class EGSPO(GRPO):
         self.state["step"] = int(self.state.get("step", 0)) + 1
 
     def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        check_batch(batch)
-        if batch.entropy is None:
-            raise ValueError(f"objective {self.name!r} needs per-token entropies (PolicyBatch.entropy is None)")
-        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
-        logp = batch.logp.to(dtype)
-        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
-        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
-        entropy = batch.entropy.detach().to(dtype)
-        mask = batch.mask
+        p = prepare(batch, self.name, needs_entropy=True)
+        dtype, logp, old, adv, entropy, mask = p.dtype, p.logp, p.old, p.adv, p.entropy, p.mask
         valid = mask != 0
 
         valid_h = entropy[valid]
@@ -103,12 +97,7 @@ class EGSPO(GRPO):
 
         ratio = log_ratio_to_ratio(logp - old)
         per_token = weight * clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
-        kl = None
-        if self.beta > 0.0:
-            if batch.ref_logp is None:
-                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
-            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
-            per_token = per_token + self.beta * kl
+        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
 
         mu = self.mu_at(int(self.state.get("step", 0)))

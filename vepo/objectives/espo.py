@@ -32,9 +32,10 @@ import torch
 
 from vepo.objectives.aggregation import aggregate
 from vepo.objectives.base import Objective
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.clipping import clip_fractions, clipped_surrogate
 from vepo.objectives.masked import masked_mean
+from vepo.objectives.prepare import add_kl_penalty, prepare
 from vepo.objectives.registry import register_objective
 from vepo.objectives.sequence_ratio import group_ratio, token_form
 
@@ -114,14 +115,8 @@ class ESPO(Objective):
         return lo, hi
 
     def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        check_batch(batch)
-        if batch.entropy is None:
-            raise ValueError(f"objective {self.name!r} needs per-token entropies (PolicyBatch.entropy is None)")
-        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
-        logp = batch.logp.to(dtype)
-        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
-        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
-        entropy = batch.entropy.detach().to(dtype)
+        p = prepare(batch, self.name, needs_entropy=True)
+        dtype, logp, old, adv, entropy = p.dtype, p.logp, p.old, p.adv, p.entropy
         valid = batch.mask != 0
         K = self.num_groups
 
@@ -145,12 +140,7 @@ class ESPO(Objective):
         eps_lo = _pick(eps_lo_g, in_group)
         eps_hi = eps_lo if a_hi == a_lo else _pick(eps_hi_g, in_group)
         per_token = clipped_surrogate(ratio, adv, eps_lo, eps_hi)
-        kl = None
-        if self.beta > 0.0:
-            if batch.ref_logp is None:
-                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
-            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
-            per_token = per_token + self.beta * kl
+        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token * _pick(weight_g, in_group), valid, "seq_mean_token_mean")
 
         with torch.no_grad():

@@ -13,9 +13,10 @@ import torch
 
 from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
 from vepo.objectives.base import Objective
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl, log_ratio_to_ratio
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.clipping import clip_fractions, clipped_surrogate, log_ratio_to_ratio
 from vepo.objectives.masked import masked_mean, masked_var
+from vepo.objectives.prepare import add_kl_penalty, prepare
 from vepo.objectives.registry import register_objective
 
 
@@ -44,25 +45,17 @@ class GRPO(Objective):
         if self.aggregation == "seq_mean_token_sum_norm" and self.max_completion_length is None:
             raise ValueError("aggregation 'seq_mean_token_sum_norm' needs max_completion_length")
 
-    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        check_batch(batch)
-        # Compute in at least fp32: ratios of bf16 log-probs are too coarse for a 0.2 clip.
-        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
-        logp = batch.logp.to(dtype)
-        # TRL passes no old log-probs when the rollout batch is used once (fully on-policy): then old == logp
-        # numerically, and detaching gives r = 1 with the policy-gradient ∇ of r.
-        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
-        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
-        mask = batch.mask
+    def importance_ratio(self, logp: torch.Tensor, old: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token ratio r_t = π/π_old (GSPO overrides this with the sequence ratio in token form)."""
+        return log_ratio_to_ratio(logp - old)
 
-        ratio = log_ratio_to_ratio(logp - old)
+    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
+        p = prepare(batch, self.name)
+        dtype, logp, old, adv, mask = p.dtype, p.logp, p.old, p.adv, p.mask
+
+        ratio = self.importance_ratio(logp, old, mask)
         per_token = clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
-        kl = None
-        if self.beta > 0.0:
-            if batch.ref_logp is None:
-                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
-            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
-            per_token = per_token + self.beta * kl
+        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
 
         with torch.no_grad():

@@ -20,11 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vepo.objectives.aggregation import aggregate
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, check_batch, token_advantages
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, k3_kl
 from vepo.objectives.grpo import GRPO
-from vepo.objectives.masked import masked_mean
 from vepo.objectives.registry import register_objective
 from vepo.objectives.sequence_ratio import group_ratio_token_form
 
@@ -38,30 +34,6 @@ class GSPO(GRPO):
     aggregation: str = "seq_mean_token_mean"
     advantage: str = "group"
 
-    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        check_batch(batch)
-        dtype = torch.promote_types(batch.logp.dtype, torch.float32)
-        logp = batch.logp.to(dtype)
-        old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
-        adv = token_advantages(batch.advantages.detach().to(dtype), logp)
-        mask = batch.mask
-
-        ratio = group_ratio_token_form(logp, old, mask)  # (B, T), value s_i on every token of row i
-        per_token = clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
-        kl = None
-        if self.beta > 0.0:
-            if batch.ref_logp is None:
-                raise ValueError(f"objective {self.name!r} has beta={self.beta} > 0 but the batch has no ref_logp")
-            kl = k3_kl(logp, batch.ref_logp.detach().to(dtype))
-            per_token = per_token + self.beta * kl
-        loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
-
-        with torch.no_grad():
-            metrics = {"loss": loss.item()}
-            metrics.update(clip_fractions(ratio, adv, mask, self.epsilon_low, self.epsilon_high))
-            metrics["ratio_mean"] = masked_mean(ratio, mask).item()
-            if kl is not None:
-                metrics["kl"] = masked_mean(kl, mask).item()
-            if batch.entropy is not None:
-                metrics["entropy_mean"] = masked_mean(batch.entropy.to(dtype), mask).item()
-        return ObjectiveOutput(loss=loss, metrics=metrics)
+    def importance_ratio(self, logp: torch.Tensor, old: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # (B, T): value s_i on every token of row i, gradient s_i·∇logp_t; the loss and metrics are GRPO's.
+        return group_ratio_token_form(logp, old, mask)

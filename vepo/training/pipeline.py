@@ -21,7 +21,7 @@ from vepo.data.toy_flores import ensure_flores_dir, toy_training_pairs
 from vepo.evaluation.direction import evaluate_direction
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
-from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
+from vepo.rewards.mixer import build_reward_mix
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
