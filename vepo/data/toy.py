@@ -25,12 +25,12 @@ Subjects are always singular, so every verb is in the 3rd-person "-s" form.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from vepo.utils.io import atomic_write_text
 
 TOY_SRC_CODE = "eng_Latn"
 TOY_TGT_CODE = "toy_Tibt"
@@ -284,15 +284,7 @@ def _atomic_write_lines(lines: Iterable[str], path: Path) -> None:
     for line in lines:
         if "\n" in line or "\r" in line:
             raise ValueError(f"line contains a newline: {line!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_flores_layout(corpus: ToyCorpus, root: Path) -> Path:
