@@ -33,3 +33,20 @@ def smoke_run(tmp_path_factory) -> Path:
     proc = run_vepo("train", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """A tiny saved policy (1 layer, hidden 32) and 16 toy prompt rows with references, for trainer-level tests."""
+    from vepo.config.schema import TinyModelConfig
+    from vepo.data.prompts import make_prompt
+    from vepo.data.toy import build_toy_corpus
+    from vepo.models.tiny import build_and_save_tiny
+
+    corpus = build_toy_corpus(seed=0, n_train=120, n_dev=4, n_devtest=4)
+    texts = [s for s, _ in corpus.train] + [t for _, t in corpus.train]
+    cfg = TinyModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, num_key_value_heads=1)
+    path = build_and_save_tiny(texts, cfg, tmp_path_factory.mktemp("policy") / "tiny", seed=0)
+    rows = [{"prompt": make_prompt(s, "English", "Toy"), "ref": t} for s, t in corpus.train[:16]]
+    return path, rows

@@ -7,11 +7,8 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig
 
-from vepo.config.schema import AlgoTrainerConfig, RewardConfig, RewardTermConfig, TinyModelConfig
-from vepo.data.prompts import make_prompt
-from vepo.data.toy import build_toy_corpus
+from vepo.config.schema import AlgoTrainerConfig, RewardConfig, RewardTermConfig
 from vepo.models.loading import load_tokenizer
-from vepo.models.tiny import build_and_save_tiny
 from vepo.objectives import get_objective
 from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.rewards.overlong import OverlongPenalty
@@ -26,20 +23,14 @@ CHRF_ONLY = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    corpus = build_toy_corpus(seed=0, n_train=120, n_dev=4, n_devtest=4)
-    texts = [s for s, _ in corpus.train] + [t for _, t in corpus.train]
-    cfg = TinyModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                          num_attention_heads=2, num_key_value_heads=1)
-    path = build_and_save_tiny(texts, cfg, tmp_path_factory.mktemp("wiring") / "tiny", seed=0)
-    rows = [{"prompt": make_prompt(s, "English", "Toy"), "ref": t} for s, t in corpus.train[:16]]
-    return path, rows
+def tiny(tiny_policy):
+    return tiny_policy
 
 
 def make_trainer(tiny, objective, reward_funcs=None, algo_trainer=None, **overrides):
     path, rows = tiny
     args = GRPOConfig(
-        output_dir=str(path.parent / "trainer"), per_device_train_batch_size=4 * G, num_generations=G,
+        output_dir=str(path.parent / "trainer-wiring"), per_device_train_batch_size=4 * G, num_generations=G,
         max_completion_length=MAX_LEN, beta=0.0, use_cpu=True, bf16=False, report_to="none", temperature=0.9, seed=0,
         activation_checkpointing=False, gradient_checkpointing=None, **overrides,
     )

@@ -11,11 +11,8 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from vepo.config.schema import RewardConfig, RewardTermConfig, TinyModelConfig
-from vepo.data.prompts import make_prompt
-from vepo.data.toy import build_toy_corpus
+from vepo.config.schema import RewardConfig, RewardTermConfig
 from vepo.models.loading import load_tokenizer
-from vepo.models.tiny import build_and_save_tiny
 from vepo.objectives import get_objective
 from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.training.trainer import VepoGRPOTrainer
@@ -27,20 +24,16 @@ CHRF_ONLY = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})
 
 
 @pytest.fixture(scope="module")
-def rollout(tmp_path_factory):
-    corpus = build_toy_corpus(seed=0, n_train=120, n_dev=4, n_devtest=4)
-    texts = [s for s, _ in corpus.train] + [t for _, t in corpus.train]
-    cfg = TinyModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                          num_attention_heads=2, num_key_value_heads=1)
-    path = build_and_save_tiny(texts, cfg, tmp_path_factory.mktemp("golden") / "tiny", seed=0)
-    rows = [{"prompt": make_prompt(s, "English", "Toy"), "ref": t} for s, t in corpus.train[:4]]
+def rollout(tiny_policy, tmp_path_factory):
+    path, rows = tiny_policy
+    rows = rows[:4]
     args = GRPOConfig(
-        output_dir=str(path.parent / "trainer"), per_device_train_batch_size=len(rows) * G, num_generations=G,
+        output_dir=str(tmp_path_factory.mktemp("golden")), per_device_train_batch_size=len(rows) * G, num_generations=G,
         max_completion_length=MAX_LEN, beta=0.04, loss_type="grpo", use_cpu=True, report_to="none",
         temperature=1.0, seed=0, activation_checkpointing=False, gradient_checkpointing=None,
     )
-    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[MixedRewardFunction(build_reward_mix(CHRF_ONLY))], args=args,
-                              train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
+    trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[MixedRewardFunction(build_reward_mix(CHRF_ONLY))],
+                              args=args, train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
                               objective=get_objective("grpo"))
     torch.manual_seed(0)
     inputs = trainer._generate_and_score_completions([r for r in rows for _ in range(G)])

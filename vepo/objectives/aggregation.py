@@ -36,3 +36,15 @@ def aggregate(per_token_loss: Tensor, mask: Tensor, mode: str, max_completion_le
             f"aggregation 'seq_mean_token_sum_norm' needs max_completion_length >= 1, got {max_completion_length!r}"
         )
     return masked_sum(loss, mask) / (max(B, 1) * int(max_completion_length))
+
+
+def check_loss_params(beta: float, aggregation: str, max_completion_length: int | None) -> None:
+    """Constructor checks shared by every objective with a KL weight and an aggregation mode."""
+    if beta < 0.0:
+        raise ValueError(f"beta must be >= 0, got {beta!r}")
+    if aggregation not in AGGREGATION_MODES:
+        raise ValueError(f"unknown aggregation mode {aggregation!r}; allowed: {', '.join(AGGREGATION_MODES)}")
+    if max_completion_length is not None and int(max_completion_length) < 1:
+        raise ValueError(f"max_completion_length must be >= 1, got {max_completion_length!r}")
+    if aggregation == "seq_mean_token_sum_norm" and max_completion_length is None:
+        raise ValueError("aggregation 'seq_mean_token_sum_norm' needs max_completion_length")

@@ -27,7 +27,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
+from vepo.objectives.aggregation import aggregate, check_loss_params
 from vepo.objectives.base import Objective
 from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
 from vepo.objectives.clipping import LOG_RATIO_CLAMP
@@ -67,14 +67,7 @@ class DPPO(Objective):
                 raise ValueError(f"{key} must be > 0, got {value!r}")
         if not self.ratio_cap > 0.0:
             raise ValueError(f"ratio_cap must be > 0, got {self.ratio_cap!r}")
-        if self.beta < 0.0:
-            raise ValueError(f"beta must be >= 0, got {self.beta!r}")
-        if self.aggregation not in AGGREGATION_MODES:
-            raise ValueError(f"unknown aggregation mode {self.aggregation!r}; allowed: {', '.join(AGGREGATION_MODES)}")
-        if self.max_completion_length is not None and int(self.max_completion_length) < 1:
-            raise ValueError(f"max_completion_length must be >= 1, got {self.max_completion_length!r}")
-        if self.aggregation == "seq_mean_token_sum_norm" and self.max_completion_length is None:
-            raise ValueError("aggregation 'seq_mean_token_sum_norm' needs max_completion_length")
+        check_loss_params(self.beta, self.aggregation, self.max_completion_length)
         if hasattr(self, "top_k") or self.divergence_kind.startswith("topk"):
             top_k = getattr(self, "top_k", None)
             if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:

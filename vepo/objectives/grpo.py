@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
+from vepo.objectives.aggregation import aggregate, check_loss_params
 from vepo.objectives.base import Objective
 from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
 from vepo.objectives.clipping import clip_fractions, clipped_surrogate, log_ratio_to_ratio
@@ -36,14 +36,7 @@ class GRPO(Objective):
             raise ValueError(f"epsilon_low must be in [0, 1), got {self.epsilon_low!r}")
         if self.epsilon_high < 0.0:
             raise ValueError(f"epsilon_high must be >= 0, got {self.epsilon_high!r}")
-        if self.beta < 0.0:
-            raise ValueError(f"beta must be >= 0, got {self.beta!r}")
-        if self.aggregation not in AGGREGATION_MODES:
-            raise ValueError(f"unknown aggregation mode {self.aggregation!r}; allowed: {', '.join(AGGREGATION_MODES)}")
-        if self.max_completion_length is not None and int(self.max_completion_length) < 1:
-            raise ValueError(f"max_completion_length must be >= 1, got {self.max_completion_length!r}")
-        if self.aggregation == "seq_mean_token_sum_norm" and self.max_completion_length is None:
-            raise ValueError("aggregation 'seq_mean_token_sum_norm' needs max_completion_length")
+        check_loss_params(self.beta, self.aggregation, self.max_completion_length)
 
     def importance_ratio(self, logp: torch.Tensor, old: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-token ratio r_t = π/π_old (GSPO overrides this with the sequence ratio in token form)."""
