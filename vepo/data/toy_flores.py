@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from vepo.config.schema import DataConfig
-from vepo.data.toy import build_toy_corpus, write_flores_layout, write_parallel_tsv
 from vepo.data.flores import flores_file
+from vepo.data.toy import (
+    ToyCorpus,
+    build_toy_corpus,
+    write_flores_layout,
+    write_parallel_tsv,
+)
 from vepo.errors import VepoError
 
 DATASETS = ("toy",)
@@ -17,20 +22,28 @@ def _check_name(data: DataConfig) -> None:
         raise VepoError(f"data.name='{data.name}' is not available yet; available: {', '.join(DATASETS)}")
 
 
-def ensure_flores_dir(data: DataConfig, run_dir: Path) -> Path:
-    """The FLORES directory to evaluate on: `data.flores_dir` if given, else the toy layout inside the run dir."""
+def _toy_corpus(data: DataConfig) -> ToyCorpus:
     _check_name(data)
+    return build_toy_corpus(data.seed, data.n_train, data.n_dev, data.n_devtest)
+
+
+def _flores_dir(data: DataConfig, run_dir: Path, corpus: ToyCorpus | None) -> Path:
     if data.flores_dir is not None:
         root = Path(data.flores_dir)
         if not flores_file(root, "devtest", "eng_Latn").parent.is_dir():
             raise VepoError(f"data.flores_dir='{root}' has no devtest/ directory; point it at a FLORES-layout root")
         return root
-    corpus = build_toy_corpus(data.seed, data.n_train, data.n_dev, data.n_devtest)
-    return write_flores_layout(corpus, run_dir / "data" / "flores")
+    return write_flores_layout(corpus or _toy_corpus(data), run_dir / "data" / "flores")
 
 
-def toy_training_pairs(data: DataConfig, run_dir: Path) -> list[tuple[str, str]]:
+def ensure_flores_dir(data: DataConfig, run_dir: Path) -> Path:
+    """The FLORES directory to evaluate on: `data.flores_dir` if given, else the toy layout inside the run dir."""
     _check_name(data)
-    corpus = build_toy_corpus(data.seed, data.n_train, data.n_dev, data.n_devtest)
+    return _flores_dir(data, run_dir, None)
+
+
+def toy_training_data(data: DataConfig, run_dir: Path) -> tuple[list[tuple[str, str]], Path]:
+    """The training pairs (also written to `data/train.tsv`) and the FLORES directory, from one corpus build."""
+    corpus = _toy_corpus(data)
     write_parallel_tsv(corpus.train, run_dir / "data" / "train.tsv")
-    return corpus.train
+    return corpus.train, _flores_dir(data, run_dir, corpus)

@@ -68,8 +68,7 @@ def check_reward_config(cfg: RewardConfig) -> None:
         for name, term in entries.items():
             check_reward_type(f"reward.{group}.{name}", term.type)
     try:
-        BalanceSchedule(kind=cfg.balance.schedule, weight=cfg.balance.weight, start=cfg.balance.start,
-                        end=cfg.balance.end, w_min=cfg.balance.w_min, w_max=cfg.balance.w_max)
+        BalanceSchedule.from_config(cfg.balance)
     except ValueError as exc:
         raise VepoError(f"config error: reward.balance: {exc}") from None
     if cfg.balance.schedule != "none":
@@ -84,11 +83,9 @@ def build_reward_mix(cfg: RewardConfig, device: str = "cpu") -> RewardMix:
     device = device if cfg.device == "policy" else cfg.device
     terms = {n: build_component(f"reward.terms.{n}", t.type, t.params, device) for n, t in cfg.terms.items()}
     gates = {n: build_component(f"reward.gates.{n}", t.type, t.params, device) for n, t in cfg.gates.items()}
-    b = cfg.balance
     return RewardMix(terms=terms, weights={n: float(t.weight) for n, t in cfg.terms.items()}, gates=gates,
-                     balance=BalanceSchedule(kind=b.schedule, weight=b.weight, start=b.start, end=b.end,
-                                             w_min=b.w_min, w_max=b.w_max),
-                     semantic_term=b.semantic_term, literal_term=b.literal_term)
+                     balance=BalanceSchedule.from_config(cfg.balance),
+                     semantic_term=cfg.balance.semantic_term, literal_term=cfg.balance.literal_term)
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:

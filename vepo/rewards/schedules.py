@@ -34,6 +34,12 @@ class BalanceSchedule:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"balance.{name} must be in [0, 1], got {value!r}")
 
+    @classmethod
+    def from_config(cls, cfg) -> "BalanceSchedule":
+        """From a `BalanceConfig` (vepo/config/schema.py): `schedule` names the kind."""
+        return cls(kind=cfg.schedule, weight=cfg.weight, start=cfg.start, end=cfg.end, w_min=cfg.w_min,
+                   w_max=cfg.w_max)
+
     @property
     def active(self) -> bool:
         return self.kind != "none"

@@ -17,8 +17,8 @@ from transformers import set_seed
 
 from vepo.config.schema import TrainConfig
 from vepo.data.prompts import make_completion, make_prompt
-from vepo.data.toy_flores import ensure_flores_dir, toy_training_pairs
-from vepo.evaluation.direction import evaluate_direction
+from vepo.data.toy_flores import toy_training_data
+from vepo.evaluation.checkpoint_eval import evaluate_checkpoint
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.mixer import build_reward_mix
@@ -79,28 +79,25 @@ def _reward_trend(metrics_path: Path) -> dict:
             "reward_last_10pct": _window_mean(rewards, False)}
 
 
-def _evaluate(model_dir: Path, flores_dir: Path, cfg: TrainConfig, label: str) -> dict:
-    tokenizer = load_tokenizer(model_dir)
-    model = load_model(model_dir, cfg.model.dtype, cfg.hardware.device)
-    result = evaluate_direction(model, tokenizer, flores_dir, cfg.lang, cfg.eval, dataset=cfg.data.name)
-    result["model"] = str(model_dir)
+def _evaluate(model_dir: Path, flores_dir: Path, cfg: TrainConfig, label: str, run_dir: Path, prov: dict) -> dict:
+    result = evaluate_checkpoint(model_dir, flores_dir, cfg.model, cfg.hardware.device, cfg.lang, cfg.eval,
+                                 cfg.data.name)
     result["stage"] = label
+    atomic_write_json(run_dir / "results" / f"{label}.json", result | {"provenance": prov})
     return result
 
 
 def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     _setup(cfg)
-    config = asdict(cfg)
+    prov = provenance(asdict(cfg))
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     sft_only = cfg.algo.name == SFT_MODE
-    objective = None if sft_only else build_objective(cfg.algo.name, dict(cfg.algo.params),
-                                                      cfg.train.max_completion_length)
-    # Reward models load now: one that cannot be loaded fails before any training.
+    # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
+    # already checked before the job started, in vepo.config.checks.)
     reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
 
-    pairs = toy_training_pairs(cfg.data, run_dir)
-    flores_dir = ensure_flores_dir(cfg.data, run_dir)
+    pairs, flores_dir = toy_training_data(cfg.data, run_dir)
     sft_data, rl_data = _datasets(pairs, cfg)
 
     models_dir = run_dir / "models"
@@ -110,9 +107,9 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     else:
         init_dir = Path(cfg.model.path)
     tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
-    if objective is not None:  # rebuilt now that the policy's vocabulary size is known
-        objective = build_objective(cfg.algo.name, dict(cfg.algo.params), cfg.train.max_completion_length,
-                                    vocab_size=len(tokenizer))
+    # Built once the policy's vocabulary size is known (ESPO's log|V|).
+    objective = None if sft_only else build_objective(cfg.algo.name, dict(cfg.algo.params),
+                                                      cfg.train.max_completion_length, vocab_size=len(tokenizer))
 
     results: dict[str, dict] = {}
     policy_dir = init_dir
@@ -122,8 +119,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft", sft_steps, sft_lr)
         del model
         if cfg.train.evaluate_after_sft and not sft_only:
-            results["sft"] = _evaluate(policy_dir, flores_dir, cfg, "sft")
-            atomic_write_json(run_dir / "results" / "sft.json", results["sft"] | {"provenance": provenance(config)})
+            results["sft"] = _evaluate(policy_dir, flores_dir, cfg, "sft", run_dir, prov)
 
     final_dir = run_dir / "checkpoint"
     if cfg.train.rl_steps > 0 and not sft_only:
@@ -133,8 +129,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         tokenizer.save_pretrained(final_dir)
     if cfg.train.evaluate_at_end:
         stage = "sft" if sft_only else "rl"
-        results[stage] = _evaluate(final_dir, flores_dir, cfg, stage)
-        atomic_write_json(run_dir / "results" / f"{stage}.json", results[stage] | {"provenance": provenance(config)})
+        results[stage] = _evaluate(final_dir, flores_dir, cfg, stage, run_dir, prov)
 
     summary = {
         "run_dir": str(run_dir),
@@ -145,7 +140,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         "signature": (results.get("rl") or results.get("sft") or {}).get("metrics", {}).get("chrf++", {})
         .get("signature"),
         **_reward_trend(run_dir / "metrics.jsonl"),
-        "provenance": provenance(config),
+        "provenance": prov,
     }
     atomic_write_json(run_dir / "summary.json", summary)
     _print_summary(summary, cfg)

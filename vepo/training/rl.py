@@ -10,12 +10,12 @@ from trl import GRPOConfig
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.rewards.mixer import MixedRewardFunction, RewardMix
-from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
 from vepo.rewards.overlong import OverlongPenalty
+from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
 from vepo.training.token_rarity import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
-from vepo.utils.io import atomic_write_json
 from vepo.training.trainer_args import common_trainer_args
+from vepo.utils.io import atomic_write_json
 
 # Which TRL advantage normalisation reproduces each of vepo's advantage estimators (ALGORITHMS.md "Advantages").
 _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
@@ -85,6 +85,5 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
 
 def save_objective_state(objective, out_dir: Path) -> None:
     """Controller state (VEPO's λ, EGSPO's μ step) travels with the checkpoint."""
-    state = objective.state_dict() if hasattr(objective, "state_dict") else dict(objective.state)
     atomic_write_json(out_dir / "objective_state.json", {"objective": objective.name, "params": objective.params(),
-                                                          "state": state})
+                                                          "state": objective.state_dict()})

@@ -141,20 +141,17 @@ class VepoGRPOTrainer(GRPOTrainer):
         return batch
 
     def _fill_topk(self, model, inputs, batch: PolicyBatch, input_ids, attention_mask) -> None:
-        with self.accelerator.autocast():  # the same precision as TRL's log-prob pass
-            self._fill_topk_inner(model, inputs, batch, input_ids, attention_mask)
-
-    def _fill_topk_inner(self, model, inputs, batch: PolicyBatch, input_ids, attention_mask) -> None:
         T = inputs["completion_ids"].size(1)
-        if "old_topk_ids" in inputs:
-            batch.old_topk_logp, batch.old_topk_ids = inputs["old_topk_logp"], inputs["old_topk_ids"]
-            batch.cur_topk_logp, _ = completion_log_softmax_topk(
-                model, input_ids, attention_mask, T, self.temperature, self._top_k, ids=batch.old_topk_ids)
-        else:
-            # On-policy: the rollout policy is the current one, so one pass gives both.
-            topk_logp, topk_ids = completion_log_softmax_topk(
-                model, input_ids, attention_mask, T, self.temperature, self._top_k)
-            batch.old_topk_logp, batch.old_topk_ids, batch.cur_topk_logp = topk_logp, topk_ids, topk_logp
+        with self.accelerator.autocast():  # the same precision as TRL's log-prob pass
+            if "old_topk_ids" in inputs:
+                batch.old_topk_logp, batch.old_topk_ids = inputs["old_topk_logp"], inputs["old_topk_ids"]
+                batch.cur_topk_logp, _ = completion_log_softmax_topk(
+                    model, input_ids, attention_mask, T, self.temperature, self._top_k, ids=batch.old_topk_ids)
+            else:
+                # On-policy: the rollout policy is the current one, so one pass gives both.
+                topk_logp, topk_ids = completion_log_softmax_topk(
+                    model, input_ids, attention_mask, T, self.temperature, self._top_k)
+                batch.old_topk_logp, batch.old_topk_ids, batch.cur_topk_logp = topk_logp, topk_ids, topk_logp
 
     def _compute_loss(self, model, inputs):
         batch = self.policy_batch(model, inputs)
