@@ -25,6 +25,7 @@ Subjects are always singular, so every verb is in the 3rd-person "-s" form.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from vepo.utils.io import atomic_write_text
 
 TOY_SRC_CODE = "eng_Latn"
 TOY_TGT_CODE = "toy_Tibt"
+TOY_VERSION = "1"  # bump when the grammar or lexicon changes: scores are comparable within one version
 
 TSHEG = "\u0f0b"  # ་ syllable separator
 SHAD = "\u0f0d"  # ། end of sentence
@@ -295,6 +297,8 @@ def write_flores_layout(corpus: ToyCorpus, root: Path) -> Path:
     for split, pairs in (("dev", corpus.dev), ("devtest", corpus.devtest)):
         _atomic_write_lines((src for src, _ in pairs), root / split / f"{TOY_SRC_CODE}.{split}")
         _atomic_write_lines((tgt for _, tgt in pairs), root / split / f"{TOY_TGT_CODE}.{split}")
+    # Names the dataset in every result file (vepo.data.flores reads it).
+    atomic_write_text(root / "dataset.json", json.dumps({"name": "toy", "version": TOY_VERSION}) + "\n")
     return root
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vepo.config.schema import DataConfig
-from vepo.data.flores import flores_file
+from vepo.data.flores import open_flores
 from vepo.data.toy import (
     ToyCorpus,
     build_toy_corpus,
@@ -29,10 +29,7 @@ def _toy_corpus(data: DataConfig) -> ToyCorpus:
 
 def _flores_dir(data: DataConfig, run_dir: Path, corpus: ToyCorpus | None) -> Path:
     if data.flores_dir is not None:
-        root = Path(data.flores_dir)
-        if not flores_file(root, "devtest", "eng_Latn").parent.is_dir():
-            raise VepoError(f"data.flores_dir='{root}' has no devtest/ directory; point it at a FLORES-layout root")
-        return root
+        return open_flores(data.flores_dir).root
     return write_flores_layout(corpus or _toy_corpus(data), run_dir / "data" / "flores")
 
 

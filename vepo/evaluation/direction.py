@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from vepo.config.schema import EvalSettings, LangConfig
-from vepo.data.flores import read_flores_pair
+from vepo.data.flores import open_flores
 from vepo.data.prompts import make_prompt
 from vepo.evaluation.generation import generate_translations
 from vepo.evaluation.scoring import corpus_chrf
@@ -14,7 +14,7 @@ from vepo.evaluation.scoring import corpus_chrf
 
 def evaluate_direction(model, tokenizer, flores_dir: str | Path, lang: LangConfig, settings: EvalSettings,
                        dataset: str = "toy") -> dict:
-    sources, references = read_flores_pair(flores_dir, settings.split, lang.src, lang.tgt)
+    sources, references = open_flores(flores_dir).read_pair(settings.split, lang.src, lang.tgt)
     if settings.max_segments is not None:
         sources, references = sources[: settings.max_segments], references[: settings.max_segments]
     prompts = [make_prompt(s, lang.src_name, lang.tgt_name) for s in sources]
