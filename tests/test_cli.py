@@ -82,7 +82,7 @@ def test_bad_batch_shape_is_one_line(tmp_path):
     assert "gradient_accumulation_steps" in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["tokenize-stats", "compare"])
+@pytest.mark.parametrize("command", ["tokenize-stats"])
 def test_unbuilt_commands_do_not_pretend(command):
     proc = run_vepo(command)
     assert proc.returncode == 2

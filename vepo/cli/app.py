@@ -61,8 +61,11 @@ def tokenize_stats(ctx: typer.Context) -> None:
 
 @app.command(context_settings=_PASS_THROUGH)
 def compare(ctx: typer.Context) -> None:
-    """Result tables, deltas and significance across runs (not implemented yet)."""
-    _not_implemented("compare")
+    """Tables, deltas, significance and training curves across runs. Example:
+    `vepo compare runs=[<dir>,<dir>] baseline=<dir> --format markdown,latex`."""
+    from vepo.cli.compare import run
+
+    run(list(ctx.args))
 
 
 def main() -> None:

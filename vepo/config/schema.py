@@ -175,6 +175,9 @@ def register_schemas() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="eval_schema", node=EvalConfig)
+    from vepo.reporting.config import CompareConfig  # vepo compare's schema lives with its library
+
+    cs.store(name="compare_schema", node=CompareConfig)
 
 
 __all__: List[str] = ["TrainConfig", "EvalConfig", "register_schemas"]

@@ -1,0 +1,54 @@
+"""`vepo compare`: compose the compare config, build the tables and curves in the Hydra run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vepo.cli.hydra_runner import run_hydra, user_errors
+from vepo.errors import VepoError
+
+
+def _task(cfg: DictConfig) -> None:
+    from vepo.reporting.compare import run_compare
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with user_errors():
+        run_compare(OmegaConf.to_object(cfg), run_dir)
+
+
+def format_flag_to_override(args: list[str]) -> list[str]:
+    """`--format latex,csv` (or `--format=latex`) is shorthand for the override `compare.formats=[latex,csv]`."""
+    out, formats, i = [], None, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--format":
+            if i + 1 >= len(args):
+                raise VepoError("--format needs a value, e.g. --format markdown,latex")
+            formats, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--format="):
+            formats = arg.split("=", 1)[1]
+        else:
+            out.append(arg)
+        i += 1
+    if formats is not None:
+        out.append(f"compare.formats=[{','.join(f.strip() for f in formats.split(',') if f.strip())}]")
+    return out
+
+
+def check_compare_config(cfg: DictConfig) -> None:
+    from vepo.reporting.compare import check_settings
+
+    check_settings(OmegaConf.to_object(cfg).compare)
+    if not cfg.runs:
+        raise VepoError("vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
+                        "directories) and optionally baseline=<dir>")
+
+
+def run(args: list[str]) -> None:
+    with user_errors():
+        args = format_flag_to_override(args)
+    run_hydra("compare", "compare", _task, args, check=check_compare_config)

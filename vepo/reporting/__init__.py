@@ -1,0 +1,1 @@
+"""Result tables, paired significance and training curves across runs (`vepo compare`)."""

@@ -1,0 +1,109 @@
+"""`vepo compare`: find the systems, check they are comparable, build the table, write every requested format and
+the training curves into the compare run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from vepo.errors import VepoError
+from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
+from vepo.reporting.config import FORMATS, METRICS, CompareConfig, CompareSettings
+from vepo.reporting.discover import baseline_dir, discover_systems
+from vepo.reporting.export import to_csv, to_json
+from vepo.reporting.labels import assign_labels, seed_group
+from vepo.reporting.plots import Curves, plot_curves, read_metrics
+from vepo.reporting.render_latex import to_latex
+from vepo.reporting.render_markdown import to_markdown
+from vepo.reporting.render_terminal import print_comparison
+from vepo.reporting.results import System, load_system
+from vepo.reporting.table import Comparison, Settings, build_comparison
+from vepo.utils.io import atomic_write_json, atomic_write_text
+from vepo.utils.provenance import provenance
+
+PER_DIRECTION = ("auto", "yes", "no", "true", "false")
+
+
+def check_settings(s: CompareSettings) -> None:
+    unknown = [f for f in s.formats if f not in FORMATS]
+    if unknown:
+        raise VepoError(f"compare.formats: unknown format {', '.join(unknown)}; allowed: {', '.join(FORMATS)}")
+    unknown = [m for m in s.metrics if m not in METRICS]
+    if unknown:
+        raise VepoError(f"compare.metrics: unknown metric {', '.join(unknown)}; allowed: {', '.join(METRICS)}")
+    if s.seed <= 0:
+        raise VepoError(f"compare.seed={s.seed}: use a positive integer (sacrebleu treats 0 as 'no fixed seed')")
+    if s.bootstrap_samples < 1:
+        raise VepoError(f"compare.bootstrap_samples={s.bootstrap_samples}: use a positive number (1000 is usual)")
+    if not 0 < s.alpha < 1:
+        raise VepoError(f"compare.alpha={s.alpha}: use a significance level between 0 and 1, e.g. 0.05")
+    if str(s.per_direction) not in PER_DIRECTION:
+        raise VepoError(f"compare.per_direction={s.per_direction}: use one of {', '.join(PER_DIRECTION)}")
+
+
+def load_systems(cfg: CompareConfig) -> tuple[list[System], System]:
+    """Every system, baseline first (cfg.baseline, else the first system named)."""
+    dirs = discover_systems(list(cfg.runs))
+    if cfg.baseline:
+        base = baseline_dir(str(cfg.baseline))
+        dirs = [base, *(d for d in dirs if d.path != base.path)]
+    if len(dirs) < 2:
+        raise VepoError(f"vepo compare needs at least two systems, found one ({dirs[0].path}); add runs=[...] or a "
+                        f"baseline=<dir>")
+    systems = [load_system(d) for d in dirs]
+    return systems, systems[0]
+
+
+def _curves(systems: list[System], parts: list[dict[str, str]], notes: list[str]) -> list[Curves]:
+    curves = []
+    for system, p in zip(systems, parts):
+        path = system.path / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        frame, bad = read_metrics(path)
+        if bad:
+            notes.append(f"{path}: {bad} unreadable line(s) skipped")
+        if not frame.empty:
+            curves.append(Curves(system.label, seed_group(p), frame))
+    return curves
+
+
+def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = None) -> Comparison:
+    console = console or Console()
+    s = cfg.compare
+    check_settings(s)
+    systems, baseline = load_systems(cfg)
+    parts = assign_labels(systems, None if cfg.labels is None else list(cfg.labels))
+    warnings: list[str] = []
+    check_datasets(systems, s.allow_mixed, warnings)
+    check_signatures(systems, warnings)
+    unpaired = unpaired_directions(systems, s.allow_mixed, warnings)
+    settings = Settings(alpha=s.alpha, n_samples=s.bootstrap_samples, seed=s.seed, significance=s.significance,
+                        by_script=s.by_script, groups={str(k): [str(c) for c in v] for k, v in s.groups.items()})
+    comparison = build_comparison(systems, baseline, list(s.metrics), settings, unpaired, warnings)
+    if not comparison.tables:
+        raise VepoError(f"none of the metrics {', '.join(s.metrics)} is in any result file; check compare.metrics")
+    title = s.title or f"vepo compare: {len(systems)} systems, {len(comparison.directions)} directions"
+    written: list[Path] = []
+    if s.plots:
+        curves = _curves(systems, parts, comparison.notes)
+        if curves:
+            written += plot_curves(curves, list(s.curves), out_dir / "curves")
+        else:
+            comparison.notes.append("no training curves: no system has a metrics.jsonl with RL steps")
+    if "rich" in s.formats:
+        print_comparison(comparison, str(s.per_direction), console)
+    if "markdown" in s.formats:
+        written.append(atomic_write_text(out_dir / "compare.md", to_markdown(comparison, title)))
+    if "csv" in s.formats:
+        written.append(atomic_write_text(out_dir / "compare.csv", to_csv(comparison)))
+    if "latex" in s.formats:
+        written.append(atomic_write_text(out_dir / "compare.tex", to_latex(comparison, str(s.per_direction))))
+    if "json" in s.formats:
+        extra = {"title": title, "curves": [str(p) for p in written if p.suffix == ".png"],
+                 "provenance": provenance()}
+        written.append(atomic_write_json(out_dir / "compare.json", to_json(comparison, extra)))
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    return comparison

@@ -1,0 +1,61 @@
+"""Machine-readable outputs: a long-format CSV (one row per system × metric × direction or average) and JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from vepo.reporting.directions import split_direction
+from vepo.reporting.table import Comparison
+
+CSV_COLUMNS = ["system", "baseline", "metric", "kind", "direction", "src", "tgt", "group", "n_directions", "score",
+               "baseline_score", "delta", "p_value", "significant", "missing", "flagged", "path"]
+
+
+def long_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    alpha = comparison.settings.alpha
+    rows = []
+    for table in comparison.tables:
+        for label in comparison.labels:
+            common = {"system": label, "baseline": label == comparison.baseline, "metric": table.metric,
+                      "path": comparison.paths[label]}
+            for direction in table.directions:
+                cell = table.cells[label][direction]
+                base = table.cells[comparison.baseline][direction].score
+                src, tgt = split_direction(direction)
+                rows.append({**common, "kind": "direction", "direction": direction, "src": src, "tgt": tgt,
+                             "group": None, "n_directions": 1, "score": cell.score, "baseline_score": base,
+                             "delta": cell.delta, "p_value": cell.p_value,
+                             "significant": None if cell.p_value is None else cell.p_value < alpha,
+                             "missing": cell.score is None, "flagged": cell.flagged})
+            for group in table.groups:
+                avg = table.averages[label][group.name]
+                rows.append({**common, "kind": "average", "direction": None, "src": None, "tgt": None,
+                             "group": group.name, "n_directions": len(table.common[group.name]),
+                             "score": avg.score,
+                             "baseline_score": table.averages[comparison.baseline][group.name].score,
+                             "delta": avg.delta, "p_value": None, "significant": None,
+                             "missing": avg.score is None, "flagged": False})
+    return rows
+
+
+def to_csv(comparison: Comparison) -> str:
+    return pd.DataFrame(long_rows(comparison), columns=CSV_COLUMNS).to_csv(index=False)
+
+
+def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
+    s = comparison.settings
+    return {
+        "baseline": comparison.baseline,
+        "systems": [{"label": label, "path": comparison.paths[label]} for label in comparison.labels],
+        "directions": comparison.directions,
+        "metrics": [t.metric for t in comparison.tables],
+        "significance": {"test": "paired bootstrap resampling", "n_samples": s.n_samples, "seed": s.seed,
+                         "alpha": s.alpha, "enabled": s.significance},
+        "averages": {t.metric: {"groups": {g.name: t.common[g.name] for g in t.groups}} for t in comparison.tables},
+        "rows": long_rows(comparison),
+        "warnings": comparison.warnings,
+        "notes": comparison.notes + [n for t in comparison.tables for n in t.notes],
+        **extra,
+    }

@@ -1,0 +1,56 @@
+"""The comparison as Markdown: one table per metric (systems × directions and averages), warnings and notes."""
+
+from __future__ import annotations
+
+from vepo.reporting import render_common as rc
+from vepo.reporting.table import Comparison, MetricTable
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def _cell(table: MetricTable, label: str, column: rc.Column, winners: set[str], comparison: Comparison) -> str:
+    score = rc.value(table, label, column)
+    if score is None:
+        return rc.MISSING
+    text = rc.number(table.metric, score)
+    if label in winners:
+        text = f"**{text}**"
+    if rc.is_flagged(table, label, column):
+        text += "\\*"
+    if rc.is_significant(table, label, column, comparison.settings.alpha):
+        text += rc.DAGGER
+    d = rc.delta(table, label, column)
+    return f"{text} ({rc.signed(table.metric, d)})" if d is not None else text
+
+
+def metric_markdown(comparison: Comparison, table: MetricTable) -> list[str]:
+    cols = rc.columns(table)
+    lines = [f"## {rc.metric_title(table.metric)}", ""]
+    lines.append("| system | " + " | ".join(_escape(c.header) for c in cols) + " | sig. +/− |")
+    lines.append("|---|" + "---:|" * len(cols) + "---:|")
+    winners = {c.key: rc.best(table, comparison.labels, c) for c in cols}
+    for label in comparison.labels:
+        name = _escape(label) + (" (baseline)" if label == comparison.baseline else "")
+        cells = [_cell(table, label, c, winners[c.key], comparison) for c in cols]
+        wins = "" if label == comparison.baseline else "{}/{}".format(*table.wins[label])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {wins} |")
+    lines += ["", rc.averages_caption(table)]
+    lines += [f"- {_escape(note)}" for note in table.notes]
+    return lines + [""]
+
+
+def to_markdown(comparison: Comparison, title: str) -> str:
+    lines = [f"# {_escape(title)}", ""]
+    lines += [f"> **{_escape(w)}**" if w.startswith("WARNING") else f"> {_escape(w)}" for w in comparison.warnings]
+    if comparison.warnings:
+        lines.append("")
+    for table in comparison.tables:
+        lines += metric_markdown(comparison, table)
+    lines += [rc.significance_caption(comparison), "(delta against the baseline in parentheses; "
+              "sig. +/−: directions significantly better / worse than the baseline)", ""]
+    lines += [f"- {_escape(note)}" for note in comparison.notes]
+    lines += ["", "## Systems", "", "| system | directory |", "|---|---|"]
+    lines += [f"| {_escape(label)} | `{comparison.paths[label]}` |" for label in comparison.labels]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,64 @@
+"""The comparison as rich tables for the terminal, one per metric. A terminal is tall rather than wide, so here the
+systems are the columns and directions/averages the rows (the files keep one row per system); with many
+directions only the averages are shown (the Markdown and CSV files keep every direction)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vepo.reporting import render_common as rc
+from vepo.reporting.table import Comparison, MetricTable
+
+
+def _cell(table: MetricTable, label: str, column: rc.Column, winners: set[str], alpha: float) -> Text:
+    score = rc.value(table, label, column)
+    if score is None:
+        return Text(rc.MISSING, style="dim")
+    text = Text(rc.number(table.metric, score), style="bold" if label in winners else "")
+    if rc.is_flagged(table, label, column):
+        text.append(rc.FLAG, style="yellow")
+    if rc.is_significant(table, label, column, alpha):
+        text.append(rc.DAGGER, style="magenta")
+    d = rc.delta(table, label, column)
+    if d is not None:
+        text.append(f" {rc.signed(table.metric, d)}", style="green" if d > 0 else "red" if d < 0 else "dim")
+    return text
+
+
+def metric_table(comparison: Comparison, table: MetricTable, with_directions: bool) -> Table:
+    out = Table(title=f"{rc.metric_title(table.metric)} · baseline: {comparison.baseline}", title_style="bold",
+                caption=rc.averages_caption(table), caption_justify="left")
+    out.add_column("direction")
+    for label in comparison.labels:
+        out.add_column(Text(label, style="cyan" if label == comparison.baseline else ""), justify="right")
+    cols = rc.columns(table, with_directions)
+    for i, col in enumerate(cols):
+        winners = rc.best(table, comparison.labels, col)
+        cells = [_cell(table, label, col, winners, comparison.settings.alpha) for label in comparison.labels]
+        first_average = col.is_average and (i == 0 or not cols[i - 1].is_average)
+        out.add_row(col.header, *cells, end_section=False)
+        if first_average and i > 0:
+            out.rows[-2].end_section = True  # a rule between directions and averages
+    wins = ["" if label == comparison.baseline else "{}/{}".format(*table.wins[label]) for label in comparison.labels]
+    out.rows[-1].end_section = True
+    out.add_row(Text("sig. better/worse", style="dim"), *wins)
+    return out
+
+
+def print_comparison(comparison: Comparison, per_direction: str, console: Console | None = None) -> None:
+    console = console or Console()
+    for warning in comparison.warnings:
+        console.print(Text(warning, style="bold yellow"))
+    for table in comparison.tables:
+        with_dirs = rc.show_directions(len(table.directions), per_direction)
+        console.print(metric_table(comparison, table, with_dirs))
+        if not with_dirs:
+            console.print(Text(f"({len(table.directions)} directions: per-direction scores in the Markdown/CSV "
+                               f"files; compare.per_direction=yes shows them here)", style="dim"))
+        for note in table.notes:
+            console.print(Text(f"note: {note}", style="yellow" if note.startswith("WARNING") else "dim"))
+    console.print(Text(rc.significance_caption(comparison), style="dim"))
+    for note in comparison.notes:
+        console.print(Text(f"note: {note}", style="dim"))
