@@ -13,7 +13,6 @@ from vepo.reporting.config import FORMATS, METRICS, CompareConfig, CompareSettin
 from vepo.reporting.discover import baseline_dir, discover_systems
 from vepo.reporting.export import to_csv, to_json
 from vepo.reporting.labels import assign_labels, seed_group
-from vepo.reporting.plots import Curves, plot_curves, read_metrics
 from vepo.reporting.render_latex import to_latex
 from vepo.reporting.render_markdown import to_markdown
 from vepo.reporting.render_terminal import print_comparison
@@ -55,15 +54,17 @@ def load_systems(cfg: CompareConfig) -> tuple[list[System], System]:
     return systems, systems[0]
 
 
-def _curves(systems: list[System], parts: list[dict[str, str]], notes: list[str]) -> list[Curves]:
+def _curves(systems: list[System], parts: list[dict[str, str]], notes: list[str]) -> list:
+    found = [(s, p) for s, p in zip(systems, parts) if (s.path / "metrics.jsonl").is_file()]
+    if not found:
+        return []
+    from vepo.reporting.plots import Curves, read_metrics  # pandas + matplotlib: only when there is a curve to draw
+
     curves = []
-    for system, p in zip(systems, parts):
-        path = system.path / "metrics.jsonl"
-        if not path.is_file():
-            continue
-        frame, bad = read_metrics(path)
+    for system, p in found:
+        frame, bad = read_metrics(system.path / "metrics.jsonl")
         if bad:
-            notes.append(f"{path}: {bad} unreadable line(s) skipped")
+            notes.append(f"{system.path / 'metrics.jsonl'}: {bad} unreadable line(s) skipped")
         if not frame.empty:
             curves.append(Curves(system.label, seed_group(p), frame))
     return curves
@@ -89,6 +90,8 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
     if s.plots:
         curves = _curves(systems, parts, comparison.notes)
         if curves:
+            from vepo.reporting.plots import plot_curves
+
             written += plot_curves(curves, list(s.curves), out_dir / "curves")
         else:
             comparison.notes.append("no training curves: no system has a metrics.jsonl with RL steps")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
-
-import pandas as pd
 
 from vepo.reporting.directions import split_direction
 from vepo.reporting.table import Comparison
@@ -41,7 +41,13 @@ def long_rows(comparison: Comparison) -> list[dict[str, Any]]:
 
 
 def to_csv(comparison: Comparison) -> str:
-    return pd.DataFrame(long_rows(comparison), columns=CSV_COLUMNS).to_csv(index=False)
+    """Empty fields for missing values (pandas reads them back as NaN)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in long_rows(comparison):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
 
 
 def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""Hand-made result files for the `vepo compare` tests: real sacrebleu scores of synthetic hypotheses."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from sacrebleu.metrics import BLEU, CHRF
+
+WORDS = "the cat sat on a mat dog ran far away quickly under red tree house river stone".split()
+
+
+def references(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(5, 10))) for _ in range(n)]
+
+
+def noisy(refs: list[str], error_rate: float, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(w if rng.random() > error_rate else rng.choice(WORDS) for w in r.split()) for r in refs]
+
+
+def result_record(src: str, tgt: str, hyps: list[str], refs: list[str], *, dataset=None, bleu_tok: str | None = "13a",
+                  comet: list[float] | None = None, comet_flagged: bool = False, chrf: CHRF | None = None,
+                  with_references: bool = True) -> dict:
+    """A result file in the evaluation schema, scored with real sacrebleu (BLEU with a tokenizer that needs no
+    download stands in for spBLEU)."""
+    chrf = chrf or CHRF(word_order=2)
+    score = chrf.corpus_score(hyps, [refs])
+    metrics = {"chrf++": {"score": round(score.score, 4), "signature": str(chrf.get_signature())}}
+    segments = {"chrf++": [chrf.sentence_score(h, [r]).score for h, r in zip(hyps, refs)]}
+    if bleu_tok:
+        bleu = BLEU(tokenize=bleu_tok)
+        metrics["spbleu"] = {"score": round(bleu.corpus_score(hyps, [refs]).score, 4),
+                             "signature": str(bleu.get_signature())}
+    if comet is not None:
+        metrics["comet"] = {"score": sum(comet) / len(comet), "signature": "Unbabel/wmt22-comet-da|v2.2.7",
+                            "flagged": comet_flagged}
+        segments["comet"] = list(comet)
+    record = {
+        "direction": f"{src}-{tgt}", "src": src, "tgt": tgt, "split": "devtest", "n_segments": len(hyps),
+        "dataset": dataset if dataset is not None else {"name": "toy", "version": "1", "layout": "flores200",
+                                                        "root": "/nonexistent"},
+        "model": "hand-made", "engine": "hf", "metrics": metrics, "segments": segments, "hypotheses": hyps,
+        "sources": [f"src {i}" for i in range(len(hyps))], "notes": [], "provenance": {"vepo_version": "test"},
+    }
+    if with_references:
+        record["references"] = refs
+    return record
+
+
+def write_eval_dir(root: Path, records: list[dict], overrides: list[str] | None = None,
+                   config: dict | None = None) -> Path:
+    """An eval output directory: results/<src>-<tgt>.json plus Hydra's overrides/config when given."""
+    for record in records:
+        path = root / "results" / f"{record['direction']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record), encoding="utf-8")
+    if overrides is not None or config is not None:
+        (root / ".hydra").mkdir(parents=True, exist_ok=True)
+        (root / ".hydra" / "overrides.yaml").write_text(
+            "".join(f"- {o}\n" for o in overrides or []), encoding="utf-8")
+        if config is not None:
+            import yaml
+
+            (root / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return root
