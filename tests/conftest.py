@@ -20,9 +20,10 @@ SMOKE_OVERRIDES = [
 ]
 
 
-def run_vepo(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_vepo(*args: str, cwd: Path | None = None, timeout: int = 600,
+             env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess (exit codes and stderr are part of the contract)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([sys.executable, "-m", "vepo", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=timeout)
 

@@ -11,11 +11,11 @@ from vepo.cli.hydra_runner import run_hydra, user_errors
 
 
 def _task(cfg: DictConfig) -> None:
-    from vepo.evaluation.checkpoint_eval import run_checkpoint_eval
+    from vepo.evaluation.eval_command import run_eval
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with user_errors():
-        run_checkpoint_eval(OmegaConf.to_object(cfg), run_dir)
+        run_eval(OmegaConf.to_object(cfg), run_dir)
 
 
 def run(args: list[str]) -> None:

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vepo.config.paths import config_dir
 from vepo.config.schema import register_schemas
+from vepo.config.shorthands import expand_shorthands
 from vepo.config.validate import validate_overrides
 from vepo.errors import VepoError
 
@@ -39,6 +40,7 @@ def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], objec
     """Validate overrides and the command's own `check` (one-line errors, exit 2), then hand the arguments to
     Hydra's main."""
     register_schemas()
+    args = expand_shorthands(args)
     if not _HELP_FLAGS.intersection(args):
         with user_errors():
             validate_overrides(config_name, args, check)

@@ -16,6 +16,16 @@ def check_train_config(cfg: DictConfig) -> None:
         build_objective(cfg.algo.name, OmegaConf.to_container(cfg.algo.params, resolve=True),
                         cfg.train.max_completion_length)
     check_reward_config(cfg.reward)
+    _check_lang(cfg.lang.src, "lang.src")
+    _check_lang(cfg.lang.tgt, "lang.tgt")
+    _check_prompt(cfg.prompt.template)
+    from vepo.data.sources import check_training_data
+
+    check_training_data(OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang))
+    if cfg.train.eval_suite:
+        from vepo.evaluation.suites import expand_suite, load_suite
+
+        expand_suite(load_suite(cfg.train.eval_suite))
     t = cfg.train
     if t.num_generations < 2:
         raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")
@@ -25,9 +35,41 @@ def check_train_config(cfg: DictConfig) -> None:
                         f"by train.gradient_accumulation_steps={t.gradient_accumulation_steps}")
 
 
+def _check_lang(code: str, key: str) -> None:
+    from vepo.data.languages import canonical_code
+    from vepo.data.toy import TOY_TGT_CODE
+
+    if code != TOY_TGT_CODE:
+        try:
+            canonical_code(code)
+        except VepoError as exc:
+            raise VepoError(f"config error: {key}: {exc}") from None
+
+
+def _check_prompt(template: str) -> None:
+    from vepo.data.prompts import TEMPLATES
+
+    if template not in TEMPLATES:
+        raise VepoError(f"config error: prompt.template='{template}' is not one of {', '.join(TEMPLATES)}")
+
+
 def check_eval_config(cfg: DictConfig) -> None:
-    if cfg.model.path is None:
-        raise VepoError("config error: vepo eval needs a model; pass model.path=<checkpoint directory or HF id>")
+    """A model or hypothesis files, a suite whose codes exist, a known engine, readable retention inputs."""
+    from vepo.evaluation.engines import check_engine
+    from vepo.evaluation.suites import expand_suite
     from vepo.models.paths import check_model_path
 
-    check_model_path(cfg.model.path)
+    suite = OmegaConf.to_object(cfg.suite)
+    expand_suite(suite)
+    check_engine(cfg.eval.engine)
+    _check_prompt(cfg.prompt.template)
+    if suite.kind == "retention":
+        from vepo.evaluation.retention import check_retention_config
+
+        check_retention_config(OmegaConf.to_object(cfg.retention))
+        check_model_path(cfg.retention.reference)
+    if cfg.model.path is None and cfg.hyps is None:
+        raise VepoError("config error: vepo eval needs a model (model=<HF id or checkpoint directory>) or "
+                        "hyps=<directory of <src>-<tgt>.txt files>")
+    if cfg.model.path is not None:
+        check_model_path(cfg.model.path)

@@ -36,20 +36,46 @@ class ModelConfig:
 
 @dataclass
 class LangConfig:
+    """A translation direction. Any FLORES-200 code works (`lang=bod_Tibt` sets tgt); names default to the English
+    names of vepo/data/languages.py and are what prompts call the languages."""
+
     src: str = "eng_Latn"
     tgt: str = "toy_Tibt"
-    src_name: str = "English"
-    tgt_name: str = "Toy"
+    src_name: Optional[str] = None
+    tgt_name: Optional[str] = None
 
 
 @dataclass
 class DataConfig:
+    """Training data and the FLORES directory evaluation reads.
+
+    name: toy (the embedded synthetic language), flores_dev (train on FLORES dev, evaluate on devtest) or parallel
+    (a corpus at `path`: .tsv, .jsonl, .parquet, a local HF dataset directory, or two aligned text files)."""
+
     name: str = "toy"
     seed: int = 0  # the toy language's corpus seed (independent of the training seed)
     n_train: int = 2000
     n_dev: int = 200
     n_devtest: int = 200
-    flores_dir: Optional[str] = None  # None: the toy FLORES layout is written inside the run directory
+    flores_dir: Optional[str] = None  # None: $VEPO_FLORES_DIR, else (toy) the layout written inside the run dir
+    flores_version: Optional[str] = None  # recorded in results; None: what the directory says (dataset.json)
+    path: Optional[str] = None  # parallel: the corpus file/directory (source side when tgt_path is set)
+    tgt_path: Optional[str] = None  # parallel: target-side text file aligned line by line with `path`
+    format: str = "auto"  # parallel: auto | tsv | jsonl | parquet | hf | text
+    src_field: str = "src"  # parallel: source column (TSV: first column)
+    tgt_field: str = "tgt"  # parallel: target column (TSV: second column)
+    max_pairs: Optional[int] = None  # use at most this many training pairs (after cleaning)
+
+
+@dataclass
+class PromptConfig:
+    """How a source sentence becomes a prompt. template: plain (a completion-style prompt for base models), chat
+    (the tokenizer's chat template around `instruction`) or auto (chat when the tokenizer has a chat template)."""
+
+    template: str = "auto"
+    plain: str = "{src_name}: {src}\n{tgt_name}:"
+    instruction: str = "Translate the following {src_name} text into {tgt_name}. Reply with the translation only.\n\n{src}"
+    system: Optional[str] = None  # chat: an optional system message
 
 
 @dataclass
@@ -135,14 +161,50 @@ class TrainLoopConfig:
     max_grad_norm: float = 1.0
     evaluate_after_sft: bool = True
     evaluate_at_end: bool = True
+    eval_suite: Optional[str] = None  # run this suite (conf/suite/<name>.yaml) on the final checkpoint
 
 
 @dataclass
 class EvalSettings:
     split: str = "devtest"
-    batch_size: int = 64
+    batch_size: int = 64  # sequences per generation batch
     max_new_tokens: int = 64
-    max_segments: Optional[int] = None  # evaluate only the first N segments (quick checks)
+    max_segments: Optional[int] = None  # evaluate only the first N segments per direction (quick checks)
+    engine: str = "hf"  # hf | vllm (when installed)
+    do_sample: bool = False  # greedy by default
+    temperature: float = 1.0
+    top_p: float = 1.0
+    length_sorted: bool = True  # batch segments of similar length across directions (False: per direction)
+    wave_segments: int = 16384  # directions are generated in waves of about this many segments
+    spbleu: bool = True  # skipped with a note when the FLORES-200 SentencePiece model is not available offline
+    comet: bool = False
+    comet_model: str = "Unbabel/wmt22-comet-da"
+    comet_batch_size: int = 32
+    comet_device: Optional[str] = None  # None: the hardware device
+
+
+@dataclass
+class SuiteConfig:
+    """Directions to evaluate: explicit `directions` ("src-tgt") plus every `langs` code paired with `pivot` (both
+    ways when `both_ways`). kind=retention measures NLL/KL on a text file instead (RetentionConfig)."""
+
+    name: str = "default90"
+    kind: str = "translation"  # translation | retention
+    pivot: Optional[str] = "eng_Latn"
+    langs: List[str] = field(default_factory=list)
+    both_ways: bool = True
+    directions: List[str] = field(default_factory=list)
+    dataset: Optional[str] = None  # toy: the embedded toy layout is written when no FLORES directory is given
+
+
+@dataclass
+class RetentionConfig:
+    """Alignment tax: mean NLL of the model on general-domain text, and token-level KL(model || reference)."""
+
+    text_file: Optional[str] = None
+    reference: Optional[str] = None  # reference model (usually the base model); required for KL
+    max_length: int = 512  # tokens per chunk
+    max_chunks: Optional[int] = None
 
 
 @dataclass
@@ -156,17 +218,21 @@ class TrainConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
 @dataclass
 class EvalConfig:
     seed: int = 42
-    lang: LangConfig = field(default_factory=LangConfig)
+    suite: SuiteConfig = field(default_factory=SuiteConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
-    output: Optional[str] = None  # result JSON path; None: <run dir>/results.json
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    hyps: Optional[str] = None  # score the hypothesis files <hyps>/<src>-<tgt>.txt instead of generating
+    output_dir: Optional[str] = None  # where results/ and summaries go; None: the Hydra run directory
 
 
 def register_schemas() -> None:
@@ -178,6 +244,10 @@ def register_schemas() -> None:
     from vepo.reporting.config import CompareConfig  # vepo compare's schema lives with its library
 
     cs.store(name="compare_schema", node=CompareConfig)
+    from vepo.tokenization.config import ExtendVocabConfig, TokenizeStatsConfig  # they live with their library
+
+    cs.store(name="tokenize_stats_schema", node=TokenizeStatsConfig)
+    cs.store(name="extend_vocab_schema", node=ExtendVocabConfig)
 
 
 __all__: List[str] = ["TrainConfig", "EvalConfig", "register_schemas"]

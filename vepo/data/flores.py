@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vepo.data.languages import ALIASES, file_codes, is_known
 from vepo.errors import VepoError
+from vepo.utils.text_files import read_utf8_lines
 
 SPLITS = ("dev", "devtest")
 ENV_VAR = "VEPO_FLORES_DIR"
@@ -67,7 +68,7 @@ class FloresDataset:
 
     def read(self, split: str, code: str) -> list[str]:
         path = self.path(split, code)
-        lines = _read_parquet(path) if self.layout == LAYOUT_PLUS else _read_lines(path)
+        lines = _read_parquet(path) if self.layout == LAYOUT_PLUS else read_utf8_lines(path)
         empty = [i + 1 for i, line in enumerate(lines) if not line.strip()]
         if empty:
             raise VepoError(f"{path}: empty sentence at line {empty[0]} ({len(empty)} empty in all); FLORES files "
@@ -104,16 +105,6 @@ class FloresDataset:
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "layout": self.layout, "root": str(self.root)}
-
-
-def _read_lines(path: Path) -> list[str]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise VepoError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8") from None
-    return text.rstrip("\n").split("\n") if text else []
 
 
 def _read_parquet(path: Path) -> list[str]:

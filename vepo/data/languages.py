@@ -239,6 +239,8 @@ ALIASES: dict[str, str] = {
 }  # fmt: skip
 
 PIVOT = "eng_Latn"
+# Names of codes outside FLORES-200 that vepo itself defines (the embedded toy language, vepo/data/toy.py).
+EXTRA_NAMES: dict[str, str] = {"toy_Tibt": "Toy"}
 
 
 @dataclass(frozen=True)
@@ -299,5 +301,5 @@ def script_of(code: str) -> str:
 
 
 def english_name(code: str) -> str:
-    """English name for prompts and tables; an unknown code (the toy language) names itself."""
-    return language(code).name if is_known(code) else code
+    """English name for prompts and tables; a code outside the table names itself."""
+    return language(code).name if is_known(code) else EXTRA_NAMES.get(code, code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from vepo.errors import VepoError
-from vepo.models.paths import check_model_path
+from vepo.models.paths import check_model_path, is_adapter_dir
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -19,9 +20,21 @@ def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def adapter_base(path: str | Path) -> str:
+    """The base model an adapter checkpoint was trained on (adapter_config.json)."""
+    config = json.loads((Path(path) / "adapter_config.json").read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise VepoError(f"{path}/adapter_config.json names no base_model_name_or_path; cannot load the adapters")
+    return base
+
+
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     check_model_path(path)
-    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    source = path
+    if is_adapter_dir(path) and not (Path(path) / "tokenizer_config.json").is_file():
+        source = adapter_base(path)  # adapters saved without a tokenizer use the base model's
+    tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # decoder-only generation pads on the left
@@ -31,11 +44,18 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
 def load_model(
     path: str | Path, dtype: str = "float32", device: str = "cpu", trust_remote_code: bool = False
 ) -> PreTrainedModel:
+    """A causal LM; an adapter (LoRA) checkpoint is loaded onto its base model and merged for inference."""
     check_model_path(path)
+    adapters = is_adapter_dir(path)
+    source = adapter_base(path) if adapters else path
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
+            str(source), dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
         )
     except OSError as exc:
-        raise VepoError(f"cannot load model '{path}': {str(exc).splitlines()[0]}") from None
+        raise VepoError(f"cannot load model '{source}': {str(exc).splitlines()[0]}") from None
+    if adapters:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     return model.to(device)

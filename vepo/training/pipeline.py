@@ -16,9 +16,10 @@ from rich.table import Table
 from transformers import set_seed
 
 from vepo.config.schema import TrainConfig
-from vepo.data.prompts import make_completion, make_prompt
-from vepo.data.toy_flores import toy_training_data
-from vepo.evaluation.checkpoint_eval import evaluate_checkpoint
+from vepo.data.flores import FloresDataset
+from vepo.data.prompts import PromptBuilder, language_names
+from vepo.data.sources import load_training_data
+from vepo.evaluation.stage_eval import evaluate_stage, evaluate_suite_after_training
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.mixer import build_reward_mix
@@ -39,13 +40,14 @@ def _setup(cfg: TrainConfig) -> None:
     set_seed(cfg.seed)
 
 
-def _datasets(pairs: list[tuple[str, str]], cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+def _datasets(pairs: list[tuple[str, str]], cfg: TrainConfig, builder: PromptBuilder,
+              names: tuple[str, str]) -> tuple[Dataset, Dataset]:
     lang = cfg.lang
-    sft_rows = [{"prompt": make_prompt(s, lang.src_name, lang.tgt_name), "completion": make_completion(t)}
-                for s, t in pairs]
+    prompts = [builder.prompt(s, *names) for s, _ in pairs]
+    sft_rows = [{"prompt": p, "completion": builder.completion(t)} for p, (_, t) in zip(prompts, pairs)]
     # RL rows carry src/ref/langs as columns: TRL hands every non-prompt column to the reward functions.
-    rl_rows = [{"prompt": make_prompt(s, lang.src_name, lang.tgt_name), "src": s, "ref": t,
-                "src_lang": lang.src, "tgt_lang": lang.tgt} for s, t in pairs]
+    rl_rows = [{"prompt": p, "src": s, "ref": t, "src_lang": lang.src, "tgt_lang": lang.tgt}
+               for p, (s, t) in zip(prompts, pairs)]
     return Dataset.from_list(sft_rows), Dataset.from_list(rl_rows)
 
 
@@ -79,11 +81,13 @@ def _reward_trend(metrics_path: Path) -> dict:
             "reward_last_10pct": _window_mean(rewards, False)}
 
 
-def _evaluate(model_dir: Path, flores_dir: Path, cfg: TrainConfig, label: str, run_dir: Path, prov: dict) -> dict:
-    result = evaluate_checkpoint(model_dir, flores_dir, cfg.model, cfg.hardware.device, cfg.lang, cfg.eval,
-                                 cfg.data.name)
-    result["stage"] = label
-    atomic_write_json(run_dir / "results" / f"{label}.json", result | {"provenance": prov})
+def _evaluate(model_dir: Path, flores: FloresDataset | None, cfg: TrainConfig, label: str, run_dir: Path,
+              prov: dict, builder: PromptBuilder, names: tuple[str, str]) -> dict:
+    if flores is None:
+        log.warning("no FLORES directory (data.flores_dir / $VEPO_FLORES_DIR): skipping the %s evaluation", label)
+        return {}
+    result = evaluate_stage(model_dir, flores, cfg, builder, names, {"stage": label, "provenance": prov})
+    atomic_write_json(run_dir / "results" / f"{label}.json", result)
     return result
 
 
@@ -97,8 +101,8 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     # already checked before the job started, in vepo.config.checks.)
     reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
 
-    pairs, flores_dir = toy_training_data(cfg.data, run_dir)
-    sft_data, rl_data = _datasets(pairs, cfg)
+    data = load_training_data(cfg.data, cfg.lang, run_dir)
+    pairs, flores = data.pairs, data.flores
 
     models_dir = run_dir / "models"
     if cfg.model.path is None:
@@ -107,6 +111,9 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     else:
         init_dir = Path(cfg.model.path)
     tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
+    builder = PromptBuilder(cfg.prompt, tokenizer)
+    names = language_names(cfg.lang.src, cfg.lang.tgt, cfg.lang.src_name, cfg.lang.tgt_name)
+    sft_data, rl_data = _datasets(pairs, cfg, builder, names)
     # Built once the policy's vocabulary size is known (ESPO's log|V|).
     objective = None if sft_only else build_objective(cfg.algo.name, dict(cfg.algo.params),
                                                       cfg.train.max_completion_length, vocab_size=len(tokenizer))
@@ -119,7 +126,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft", sft_steps, sft_lr)
         del model
         if cfg.train.evaluate_after_sft and not sft_only:
-            results["sft"] = _evaluate(policy_dir, flores_dir, cfg, "sft", run_dir, prov)
+            results["sft"] = _evaluate(policy_dir, flores, cfg, "sft", run_dir, prov, builder, names)
 
     final_dir = run_dir / "checkpoint"
     if cfg.train.rl_steps > 0 and not sft_only:
@@ -129,7 +136,12 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         tokenizer.save_pretrained(final_dir)
     if cfg.train.evaluate_at_end:
         stage = "sft" if sft_only else "rl"
-        results[stage] = _evaluate(final_dir, flores_dir, cfg, stage, run_dir, prov)
+        results[stage] = _evaluate(final_dir, flores, cfg, stage, run_dir, prov, builder, names)
+    if cfg.train.eval_suite:
+        if flores is None:
+            log.warning("train.eval_suite=%s skipped: no FLORES directory", cfg.train.eval_suite)
+        else:
+            evaluate_suite_after_training(final_dir, flores, cfg, run_dir / "eval", {"provenance": prov})
 
     summary = {
         "run_dir": str(run_dir),

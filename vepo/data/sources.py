@@ -1,0 +1,95 @@
+"""Where a run's data comes from: training pairs (toy, FLORES dev, or a parallel corpus) and the FLORES directory
+that evaluation reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vepo.config.schema import DataConfig, LangConfig
+from vepo.data.flores import ENV_VAR, FloresDataset, flores_root, open_flores
+from vepo.data.parallel import read_parallel
+from vepo.data.toy import TOY_SRC_CODE, TOY_TGT_CODE, ToyCorpus, build_toy_corpus, write_flores_layout
+from vepo.errors import VepoError
+from vepo.utils.io import atomic_write_json, atomic_write_text
+
+TRAIN_DATASETS = ("toy", "flores_dev", "parallel")
+
+
+@dataclass
+class TrainingData:
+    pairs: list[tuple[str, str]]
+    flores: FloresDataset | None  # evaluation set (devtest); None when no FLORES directory is configured
+    report: dict = field(default_factory=dict)
+
+
+def _toy_corpus(data: DataConfig) -> ToyCorpus:
+    return build_toy_corpus(data.seed, data.n_train, data.n_dev, data.n_devtest)
+
+
+def _configured_flores(data: DataConfig) -> FloresDataset | None:
+    root = flores_root(data.flores_dir)
+    return open_flores(root, version=data.flores_version) if root else None
+
+
+def _require_flores(data: DataConfig, what: str) -> FloresDataset:
+    flores = _configured_flores(data)
+    if flores is None:
+        raise VepoError(f"{what} needs the FLORES-200 dataset: set data.flores_dir=<dir> or ${ENV_VAR}")
+    return flores
+
+
+def toy_flores(data: DataConfig, run_dir: Path, corpus: ToyCorpus | None = None) -> FloresDataset:
+    """The toy language's dev/devtest in the FLORES layout, written inside the run directory."""
+    root = write_flores_layout(corpus or _toy_corpus(data), run_dir / "data" / "flores")
+    return open_flores(root)
+
+
+def eval_flores(data: DataConfig, run_dir: Path, toy: bool, what: str) -> FloresDataset:
+    """The FLORES directory for an evaluation: the configured one, else (toy suites) the toy layout."""
+    flores = _configured_flores(data)
+    if flores is not None:
+        return flores
+    if toy or data.name == "toy":
+        return toy_flores(data, run_dir)
+    return _require_flores(data, what)
+
+
+def check_training_data(data: DataConfig, lang: LangConfig) -> None:
+    """Cheap checks before a job starts: the dataset exists and fits the language pair."""
+    if data.name not in TRAIN_DATASETS:
+        raise VepoError(f"data={data.name} cannot be trained on; use one of {', '.join(TRAIN_DATASETS)}")
+    if data.name == "toy" and (lang.src, lang.tgt) != (TOY_SRC_CODE, TOY_TGT_CODE):
+        raise VepoError(f"data=toy is the {TOY_SRC_CODE}->{TOY_TGT_CODE} toy language; for lang.tgt={lang.tgt} "
+                        f"train on real data: data=flores_dev (with data.flores_dir) or data=parallel data.path=...")
+    if data.name == "parallel" and not data.path:
+        raise VepoError("data=parallel needs data.path=<corpus: .tsv, .jsonl, .parquet, HF dataset dir, or source "
+                        "text file with data.tgt_path>")
+    if data.name == "flores_dev":
+        _require_flores(data, "data=flores_dev").path("dev", lang.src)
+
+
+def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path) -> TrainingData:
+    """Training pairs (also written to `data/train.jsonl`), the evaluation set, and `data/report.json`."""
+    check_training_data(data, lang)
+    if data.name == "toy":
+        corpus = _toy_corpus(data)
+        pairs = corpus.train
+        flores = _configured_flores(data) or toy_flores(data, run_dir, corpus)
+        report = {"source": "toy", "pairs": len(pairs)}
+    elif data.name == "flores_dev":
+        flores = _require_flores(data, "data=flores_dev")
+        sources, targets = flores.read_pair("dev", lang.src, lang.tgt)
+        pairs = list(zip(sources, targets))[: data.max_pairs]
+        report = {"source": f"{flores.name} dev {lang.src}-{lang.tgt}", "pairs": len(pairs)}
+    else:
+        pairs, corpus_report = read_parallel(data.path, data.tgt_path, data.format, data.src_field, data.tgt_field,
+                                             data.max_pairs)
+        flores = _configured_flores(data)
+        report = corpus_report.__dict__ | {"summary": corpus_report.summary()}
+    atomic_write_text(run_dir / "data" / "train.jsonl",
+                      "".join(json.dumps({"src": s, "tgt": t}, ensure_ascii=False) + "\n" for s, t in pairs))
+    report["flores"] = flores.describe() if flores else None
+    atomic_write_json(run_dir / "data" / "report.json", json.loads(json.dumps(report)))
+    return TrainingData(pairs=pairs, flores=flores, report=report)

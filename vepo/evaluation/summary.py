@@ -1,0 +1,112 @@
+"""Per-direction rows and averages (all, into English, out of English, by script) as CSV, Markdown, JSON and a rich
+table."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vepo.data.languages import PIVOT, SCRIPT_NAMES, script_of
+from vepo.utils.io import atomic_write_json, atomic_write_text
+
+METRICS = ("chrf++", "spbleu", "comet")
+COLUMNS = ("kind", "group", "direction", "src", "tgt", "n_segments", *METRICS, "comet_flagged")
+
+
+def _script_group(src: str, tgt: str) -> str:
+    """Directions are grouped by the script of their non-English side (the target's when neither is English)."""
+    other = src if tgt == PIVOT else tgt
+    script = script_of(other)
+    return f"script:{SCRIPT_NAMES.get(script, script)}"
+
+
+def direction_row(record: dict) -> dict:
+    m = record["metrics"]
+    return {
+        "kind": "direction", "group": "", "direction": record["direction"], "src": record["src"],
+        "tgt": record["tgt"], "n_segments": record["n_segments"],
+        **{name: (m[name]["score"] if name in m else None) for name in METRICS},
+        "comet_flagged": m["comet"].get("flagged") if "comet" in m else None,
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else None
+
+
+def average_rows(rows: list[dict]) -> list[dict]:
+    groups: dict[str, list[dict]] = {"all": rows,
+                                     "into-English": [r for r in rows if r["tgt"] == PIVOT],
+                                     "out-of-English": [r for r in rows if r["src"] == PIVOT]}
+    for r in rows:
+        groups.setdefault(_script_group(r["src"], r["tgt"]), []).append(r)
+    out = []
+    for name, members in groups.items():
+        if not members:
+            continue
+        out.append({"kind": "average", "group": name, "direction": f"avg ({len(members)})", "src": "", "tgt": "",
+                    "n_segments": sum(r["n_segments"] for r in members),
+                    **{m: _mean([r[m] for r in members]) for m in METRICS}, "comet_flagged": None})
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _present_metrics(rows: list[dict]) -> list[str]:
+    return [m for m in METRICS if any(r[m] is not None for r in rows)]
+
+
+def write_summary(records: list[dict], out_dir: Path, title: str, notes: list[str]) -> dict:
+    rows = [direction_row(r) for r in sorted(records, key=lambda r: r["direction"])]
+    averages = average_rows(rows)
+    everything = rows + averages
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(everything)
+    atomic_write_text(out_dir / "summary.csv", buf.getvalue())
+    metrics = _present_metrics(rows)
+    header = ["direction", "segments", *metrics]
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in everything:
+        label = r["direction"] if r["kind"] == "direction" else f"**{r['group']}** {r['direction']}"
+        flag = " †" if r["comet_flagged"] else ""
+        cells = [label, str(r["n_segments"]), *(_fmt(r[m]) + (flag if m == "comet" else "") for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if any(r["comet_flagged"] for r in rows):
+        lines += ["", "† COMET target language not covered by XLM-R: score unreliable."]
+    lines += [""] + [f"- {n}" for n in notes]
+    atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+    summary = {"title": title, "directions": rows, "averages": averages, "notes": notes}
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def print_summary(summary: dict, console: Console | None = None, max_rows: int = 40) -> None:
+    console = console or Console()
+    rows = summary["directions"]
+    metrics = _present_metrics(rows)
+    table = Table(title=summary["title"])
+    table.add_column("direction")
+    table.add_column("segments", justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    shown = rows if len(rows) <= max_rows else []  # a 90-row table belongs in summary.md, not the terminal
+    for r in shown:
+        table.add_row(r["direction"], str(r["n_segments"]), *(_fmt(r[m]) for m in metrics))
+    if shown:
+        table.add_section()
+    for r in summary["averages"]:
+        table.add_row(f"{r['group']} {r['direction']}", str(r["n_segments"]), *(_fmt(r[m]) for m in metrics))
+    console.print(table)
+    for note in summary["notes"]:
+        console.print(f"note: {note}")
