@@ -35,7 +35,7 @@ def result_record(src: str, tgt: str, hyps: list[str], refs: list[str], *, datas
         metrics["spbleu"] = {"score": round(bleu.corpus_score(hyps, [refs]).score, 4),
                              "signature": str(bleu.get_signature())}
     if comet is not None:
-        metrics["comet"] = {"score": sum(comet) / len(comet), "signature": "Unbabel/wmt22-comet-da|v2.2.7",
+        metrics["comet"] = {"score": 100 * sum(comet) / len(comet), "signature": "comet:Unbabel/wmt22-comet-da",
                             "flagged": comet_flagged}
         segments["comet"] = list(comet)
     record = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vepo.errors import VepoError
 from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
@@ -82,7 +83,13 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
     unpaired = unpaired_directions(systems, s.allow_mixed, warnings)
     settings = Settings(alpha=s.alpha, n_samples=s.bootstrap_samples, seed=s.seed, significance=s.significance,
                         by_script=s.by_script, groups={str(k): [str(c) for c in v] for k, v in s.groups.items()})
-    comparison = build_comparison(systems, baseline, list(s.metrics), settings, unpaired, warnings)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        def progress(metric: str, total: int):
+            task = bar.add_task(f"{metric}: paired tests" if s.significance else metric, total=total)
+            return lambda: bar.advance(task)
+
+        comparison = build_comparison(systems, baseline, list(s.metrics), settings, unpaired, warnings, progress)
     if not comparison.tables:
         raise VepoError(f"none of the metrics {', '.join(s.metrics)} is in any result file; check compare.metrics")
     title = s.title or f"vepo compare: {len(systems)} systems, {len(comparison.directions)} directions"

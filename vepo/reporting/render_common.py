@@ -9,7 +9,7 @@ from vepo.reporting.directions import short_direction
 from vepo.reporting.table import Comparison, MetricTable
 
 METRIC_TITLES = {"chrf++": "chrF++", "spbleu": "spBLEU", "comet": "COMET"}
-PRECISION = {"chrf++": 2, "spbleu": 2, "comet": 4}
+PRECISION = {"chrf++": 2, "spbleu": 2, "comet": 2}  # vepo stores COMET x 100
 MISSING = "—"
 DAGGER = "†"
 FLAG = "*"

@@ -8,7 +8,7 @@ flagged targets (not covered by COMET's encoder) are shown but left out of COMET
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from vepo.reporting.directions import Group, average_groups, ordered, pivot_of
 from vepo.reporting.results import DirectionResult, System
@@ -73,7 +73,8 @@ def _result(system: System, direction: str, metric: str) -> Optional[DirectionRe
 
 
 def build_metric_table(metric: str, systems: list[System], baseline: System, directions: list[str], pivot: str,
-                       settings: Settings, unpaired: set[str]) -> MetricTable:
+                       settings: Settings, unpaired: set[str],
+                       advance: Callable[[], None] = lambda: None) -> MetricTable:
     reporting = [s for s in systems if any(metric in r.metrics for r in s.results.values())]
     notes: list[str] = []
     silent = [s.label for s in systems if s not in reporting]
@@ -99,6 +100,7 @@ def build_metric_table(metric: str, systems: list[System], baseline: System, dir
                 notes.extend(sig_notes)
                 for label, p in pvalues.items():
                     cells[label][direction].p_value = p
+        advance()
 
     def averageable(d: str) -> bool:
         present = [cells[s.label][d] for s in reporting]
@@ -141,12 +143,15 @@ def build_metric_table(metric: str, systems: list[System], baseline: System, dir
 
 
 def build_comparison(systems: list[System], baseline: System, metrics: list[str], settings: Settings,
-                     unpaired: set[str], warnings: list[str]) -> Comparison:
+                     unpaired: set[str], warnings: list[str],
+                     progress: Callable[[str, int], Callable[[], None]] | None = None) -> Comparison:
+    """`progress(metric, n_directions)` returns the callback advanced after each direction (a progress bar)."""
     all_directions = [d for s in systems for d in s.results]
     pivot = pivot_of(all_directions)
     directions = ordered(all_directions, pivot)
     present = [m for m in metrics if any(m in r.metrics for s in systems for r in s.results.values())]
-    tables = [build_metric_table(m, systems, baseline, directions, pivot, settings, unpaired) for m in present]
+    tables = [build_metric_table(m, systems, baseline, directions, pivot, settings, unpaired,
+                                 progress(m, len(directions)) if progress else lambda: None) for m in present]
     notes = []
     if unpaired:
         notes.append(f"no significance test for {', '.join(sorted(unpaired))}: the systems translated different "
