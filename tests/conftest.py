@@ -51,3 +51,25 @@ def tiny_policy(tmp_path_factory) -> tuple[Path, list[dict]]:
     path = build_and_save_tiny(texts, cfg, tmp_path_factory.mktemp("policy") / "tiny", seed=0)
     rows = [{"prompt": make_prompt(s, "English", "Toy"), "ref": t} for s, t in corpus.train[:16]]
     return path, rows
+
+
+FLORES_LINES = 24
+_CYRILLIC = str.maketrans("abcdefghijklmnopqrstuvwxyz", "абцдефгхийклмнопярстуввхыз")
+
+
+@pytest.fixture(scope="session")
+def flores_dir(tmp_path_factory) -> Path:
+    """A synthetic FLORES-200 directory: eng_Latn, bod_Tibt (the toy language's targets) and kaz_Cyrl (English
+    letters mapped to Cyrillic), FLORES_LINES parallel lines per split."""
+    from vepo.data.toy import build_toy_corpus
+
+    n = FLORES_LINES
+    corpus = build_toy_corpus(seed=3, n_train=n, n_dev=n, n_devtest=n)
+    root = tmp_path_factory.mktemp("flores")
+    for split, pairs in (("dev", corpus.dev), ("devtest", corpus.devtest)):
+        langs = {"eng_Latn": [s for s, _ in pairs], "bod_Tibt": [t for _, t in pairs],
+                 "kaz_Cyrl": [s.translate(_CYRILLIC) for s, _ in pairs]}
+        (root / split).mkdir()
+        for code, lines in langs.items():
+            (root / split / f"{code}.{split}").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return root

@@ -13,30 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FLORES_LINES as N
 from tests.conftest import run_vepo
 from vepo.config.schema import EvalSettings, ModelConfig, PromptConfig, RetentionConfig, TinyModelConfig
 from vepo.data.flores import open_flores
-from vepo.data.toy import build_toy_corpus
 from vepo.evaluation.runner import EvalContext, run_translation_suite
 from vepo.evaluation.suites import Direction
 from vepo.models.tiny import build_and_save_tiny
-
-N = 24
-_CYRILLIC = str.maketrans("abcdefghijklmnopqrstuvwxyz", "абцдефгхийклмнопярстуввхыз")
-
-
-@pytest.fixture(scope="module")
-def flores_dir(tmp_path_factory) -> Path:
-    corpus = build_toy_corpus(seed=3, n_train=N, n_dev=N, n_devtest=N)
-    root = tmp_path_factory.mktemp("flores")
-    for split, pairs in (("dev", corpus.dev), ("devtest", corpus.devtest)):
-        langs = {"eng_Latn": [s for s, _ in pairs], "bod_Tibt": [t for _, t in pairs],
-                 "kaz_Cyrl": [s.translate(_CYRILLIC) for s, _ in pairs]}
-        (root / split).mkdir()
-        for code, lines in langs.items():
-            (root / split / f"{code}.{split}").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
-    return root
-
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, flores_dir) -> Path:

@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 
 from vepo.config.paths import config_dir
 from vepo.config.schema import register_schemas
@@ -23,7 +24,7 @@ _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc"}
 
 def fail(message: str, code: int = 2) -> None:
     """Print one line to stderr and exit: the contract for every user error."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
 
 

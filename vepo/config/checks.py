@@ -23,9 +23,9 @@ def check_train_config(cfg: DictConfig) -> None:
 
     check_training_data(OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang))
     if cfg.train.eval_suite:
-        from vepo.evaluation.suites import expand_suite, load_suite
+        from vepo.evaluation.suites import expand_suite, suite_from_spec
 
-        expand_suite(load_suite(cfg.train.eval_suite))
+        expand_suite(suite_from_spec(cfg.train.eval_suite))
     t = cfg.train
     if t.num_generations < 2:
         raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")

@@ -161,7 +161,7 @@ class TrainLoopConfig:
     max_grad_norm: float = 1.0
     evaluate_after_sft: bool = True
     evaluate_at_end: bool = True
-    eval_suite: Optional[str] = None  # run this suite (conf/suite/<name>.yaml) on the final checkpoint
+    eval_suite: Optional[str] = None  # a suite (conf/suite/<name>.yaml) or inline directions (a-b,c-d) run at the end
 
 
 @dataclass

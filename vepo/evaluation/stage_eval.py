@@ -10,7 +10,7 @@ from vepo.data.prompts import PromptBuilder
 from vepo.evaluation.eval_command import generation_settings
 from vepo.evaluation.runner import EvalContext, build_engine, build_record, build_scorer, read_directions, \
     run_translation_suite
-from vepo.evaluation.suites import Direction, expand_suite, load_suite
+from vepo.evaluation.suites import Direction, expand_suite, suite_from_spec
 
 
 def evaluate_stage(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, builder: PromptBuilder,
@@ -27,7 +27,7 @@ def evaluate_stage(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, bui
 def evaluate_suite_after_training(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, out_dir: Path,
                                   extra: dict) -> dict:
     """`train.eval_suite=<name>`: the suite on the final checkpoint, written to <run>/eval/ like `vepo eval`."""
-    suite = load_suite(cfg.train.eval_suite)
+    suite = suite_from_spec(cfg.train.eval_suite)
     ctx = EvalContext(flores=flores, settings=cfg.eval, out_dir=out_dir, model_label=str(model_dir),
                       extra=extra | {"generation": generation_settings(cfg.eval)})
     return run_translation_suite(expand_suite(suite), ctx, f"{suite.name} · {flores.name} {cfg.eval.split}",

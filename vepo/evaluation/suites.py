@@ -52,6 +52,15 @@ def load_suite(name: str) -> SuiteConfig:
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SuiteConfig), OmegaConf.load(path)))
 
 
+def suite_from_spec(spec: str) -> SuiteConfig:
+    """A suite name, or directions written inline: `eng_Latn-bod_Tibt,bod_Tibt-eng_Latn`."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if parts and all("-" in p for p in parts):
+        toy = any(p.split("-")[-1].startswith("toy_") or p.startswith("toy_") for p in parts)
+        return SuiteConfig(name="inline", pivot=None, directions=parts, dataset="toy" if toy else None)
+    return load_suite(spec)
+
+
 def _code(code: str, toy: bool) -> str:
     if toy and code.startswith("toy_"):
         return code
