@@ -232,3 +232,14 @@ def test_real_runs_cli_and_curves(smoke_run, tmp_path):
     names = {p.name for p in pngs}
     assert {"reward_mean.png", "entropy_mean.png", "clip_frac.png"} <= names
     assert all(p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_format_flag_and_long_labels():
+    from vepo.cli.compare import format_flag_to_override
+    from vepo.reporting.labels import _text
+
+    assert format_flag_to_override(["runs=[a]", "--format", "latex, csv", "--cfg", "job"]) == [
+        "runs=[a]", "compare.formats=[latex,csv]", "--cfg", "job"]
+    assert format_flag_to_override(["--format=markdown"]) == ["compare.formats=[markdown]"]
+    parts = {"algo": "espo", "a.b": "1", "c.d": "2", "e.f": "3", "seed": "7"}
+    assert _text(parts) == "algo=espo a.b=1 c.d=2 seed=7 …"  # at most four keys, the seed kept

@@ -20,22 +20,22 @@ def _task(cfg: DictConfig) -> None:
 
 
 def format_flag_to_override(args: list[str]) -> list[str]:
-    """`--format latex,csv` (or `--format=latex`) is shorthand for the override `compare.formats=[latex,csv]`."""
-    out, formats, i = [], None, 0
+    """`--format latex,csv` (or `--format=latex`) is shorthand for the override `compare.formats=[latex,csv]`,
+    put where the flag was so it stays among the other overrides (Hydra reads them as one positional run)."""
+    out, i = [], 0
     while i < len(args):
         arg = args[i]
-        if arg == "--format":
-            if i + 1 >= len(args):
-                raise VepoError("--format needs a value, e.g. --format markdown,latex")
-            formats, i = args[i + 1], i + 2
+        if arg == "--format" or arg.startswith("--format="):
+            if arg == "--format":
+                if i + 1 >= len(args):
+                    raise VepoError("--format needs a value, e.g. --format markdown,latex")
+                value, i = args[i + 1], i + 2
+            else:
+                value, i = arg.split("=", 1)[1], i + 1
+            out.append(f"compare.formats=[{','.join(f.strip() for f in value.split(',') if f.strip())}]")
             continue
-        if arg.startswith("--format="):
-            formats = arg.split("=", 1)[1]
-        else:
-            out.append(arg)
+        out.append(arg)
         i += 1
-    if formats is not None:
-        out.append(f"compare.formats=[{','.join(f.strip() for f in formats.split(',') if f.strip())}]")
     return out
 
 

@@ -16,6 +16,7 @@ from vepo.reporting.runinfo import flatten, overrides, select
 
 _IGNORED_PREFIXES = ("hydra", "output")  # never what tells two systems apart
 SEED_KEY = "seed"
+MAX_LABEL_KEYS = 4  # longer labels stop being readable row names; labels=[...] names systems by hand
 
 
 def _parse_override(text: str) -> Optional[tuple[str, str]]:
@@ -35,11 +36,23 @@ def _display(value: Any) -> str:
     return text
 
 
+def _has(config: dict, dotted: str) -> bool:
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def _override_parts(systems: list[System]) -> list[dict[str, str]]:
     parsed = [dict(p for p in map(_parse_override, overrides(s.path)) if p) for s in systems]
     keys: list[str] = []
     for ov in parsed:
         keys.extend(k for k in ov if k not in keys)
+    # a key some system does not have at all (train.* for an eval directory) says what kind of run it is, not
+    # which configuration: only keys every system has can label them
+    keys = [k for k in keys if all(k in ov or _has(s.config, k) for ov, s in zip(parsed, systems))]
     values = {k: [_display(ov[k]) if k in ov else _display(select(s.config, k)) for ov, s in zip(parsed, systems)]
               for k in keys}
     differing = [k for k in keys if len(set(values[k])) > 1]
@@ -51,7 +64,7 @@ def _config_parts(systems: list[System]) -> list[dict[str, str]]:
     keys: list[str] = []
     for flat in flats:
         keys.extend(k for k in flat if k not in keys)
-    differing = [k for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
+    differing = [k for k in keys if all(k in f for f in flats) and len({repr(f[k]) for f in flats}) > 1]
     # a group whose option name differs is labelled by that name alone (algo=espo, not every algo.params.* key)
     groups = [k[: -len(".name")] for k in differing if k.endswith(".name")]
     shown: list[str] = []
@@ -70,6 +83,16 @@ def _ordered(parts: dict[str, str]) -> dict[str, str]:
     """Config groups first (algo=espo), then dotted keys, seed last; otherwise in order of appearance."""
     rank = {k: (2 if k == SEED_KEY else 1 if "." in k else 0, i) for i, k in enumerate(parts)}
     return {k: parts[k] for k in sorted(parts, key=rank.__getitem__)}
+
+
+def _text(parts: dict[str, str]) -> str:
+    """At most MAX_LABEL_KEYS key=value pairs (the seed kept), '…' when some were left out."""
+    keys = list(parts)
+    if len(keys) > MAX_LABEL_KEYS:
+        seed = [SEED_KEY] if SEED_KEY in parts else []
+        keys = [k for k in keys if k != SEED_KEY][: MAX_LABEL_KEYS - len(seed)] + seed
+    text = " ".join(f"{k}={parts[k]}" for k in keys)
+    return text + " …" if len(keys) < len(parts) else text
 
 
 def _fallback_name(system: System) -> str:
@@ -94,7 +117,7 @@ def assign_labels(systems: list[System], explicit: Optional[list[str]] = None) -
                             f"order ({', '.join(str(s.path) for s in systems)})")
         names = [str(x) for x in explicit]
     else:
-        names = [" ".join(f"{k}={v}" for k, v in p.items()) or _fallback_name(s) for p, s in zip(parts, systems)]
+        names = [_text(p) or _fallback_name(s) for p, s in zip(parts, systems)]
     counts: dict[str, int] = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1
