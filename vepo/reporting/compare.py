@@ -42,9 +42,13 @@ def check_settings(s: CompareSettings) -> None:
         raise VepoError(f"compare.per_direction={s.per_direction}: use one of {', '.join(PER_DIRECTION)}")
 
 
-def load_systems(cfg: CompareConfig) -> tuple[list[System], System]:
+def load_systems(cfg: CompareConfig, warnings: list[str]) -> tuple[list[System], System]:
     """Every system, baseline first (cfg.baseline, else the first system named)."""
-    dirs = discover_systems(list(cfg.runs))
+    skipped: list[Path] = []
+    dirs = discover_systems(list(cfg.runs), skipped)
+    if skipped:
+        warnings.append(f"WARNING: skipped {len(skipped)} director{'y' if len(skipped) == 1 else 'ies'} matched by a "
+                        f"pattern but holding no results: {', '.join(str(p) for p in skipped)}")
     if cfg.baseline:
         base = baseline_dir(str(cfg.baseline))
         dirs = [base, *(d for d in dirs if d.path != base.path)]
@@ -75,16 +79,16 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
     console = console or Console()
     s = cfg.compare
     check_settings(s)
-    systems, baseline = load_systems(cfg)
-    parts = assign_labels(systems, None if cfg.labels is None else list(cfg.labels))
     warnings: list[str] = []
+    systems, baseline = load_systems(cfg, warnings)
+    parts = assign_labels(systems, None if cfg.labels is None else list(cfg.labels))
     check_datasets(systems, s.allow_mixed, warnings)
     check_signatures(systems, warnings)
     unpaired = unpaired_directions(systems, s.allow_mixed, warnings)
     settings = Settings(alpha=s.alpha, n_samples=s.bootstrap_samples, seed=s.seed, significance=s.significance,
                         by_script=s.by_script, groups={str(k): [str(c) for c in v] for k, v in s.groups.items()})
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
         def progress(metric: str, total: int):
             task = bar.add_task(f"{metric}: paired tests" if s.significance else metric, total=total)
             return lambda: bar.advance(task)
@@ -104,6 +108,9 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
             comparison.notes.append("no training curves: no system has a metrics.jsonl with RL steps")
     if "rich" in s.formats:
         print_comparison(comparison, str(s.per_direction), console)
+    else:  # no table on the terminal, but a warning must still be seen
+        for warning in comparison.warnings:
+            console.print(warning, style="bold yellow", highlight=False)
     if "markdown" in s.formats:
         written.append(atomic_write_text(out_dir / "compare.md", to_markdown(comparison, title)))
     if "csv" in s.formats:

@@ -74,14 +74,17 @@ def _expand_argument(arg: str) -> list[Path]:
     return [path]
 
 
-def discover_systems(runs: list[str]) -> list[SystemDir]:
-    """Every system directory named by `runs`, in order, multirun directories expanded; duplicates dropped."""
+def discover_systems(runs: list[str], skipped: list[Path] | None = None) -> list[SystemDir]:
+    """Every system directory named by `runs`, in order, multirun directories expanded; duplicates dropped.
+    A directory matched by a glob pattern that holds no results (a crashed run, a compare output) is appended to
+    `skipped` instead of failing; a directory named explicitly must have results."""
     if not runs:
         raise VepoError("vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
                         "directories) and optionally baseline=<dir>")
     systems: list[SystemDir] = []
     seen: set[Path] = set()
     for arg in runs:
+        is_pattern = any(ch in str(arg) for ch in "*?")
         for path in _expand_argument(str(arg)):
             if is_multirun(path):
                 jobs = multirun_jobs(path)
@@ -89,11 +92,19 @@ def discover_systems(runs: list[str]) -> list[SystemDir]:
                     raise VepoError(f"Hydra multirun directory '{path}' has no job directories (0/, 1/, ...)")
                 found = [system_dir(job.resolve(), str(path)) for job in jobs]
             else:
-                found = [system_dir(path.resolve(), str(arg))]
+                try:
+                    found = [system_dir(path.resolve(), str(arg))]
+                except VepoError:
+                    if not is_pattern or skipped is None:
+                        raise
+                    skipped.append(path)
+                    continue
             for system in found:
                 if system.path not in seen:
                     seen.add(system.path)
                     systems.append(system)
+    if not systems:
+        raise VepoError(f"no results in any directory matched by runs={list(runs)}")
     return systems
 
 

@@ -8,7 +8,7 @@ from vepo.reporting.table import Comparison, MetricTable
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "→": r"$\rightarrow$",
-            "−": "--", "—": "--", "†": r"$^\dagger$"}
+            "−": "--", "—": "--", "…": r"\ldots{}", "†": r"$^\dagger$"}
 
 
 def escape(text: str) -> str:
