@@ -8,7 +8,8 @@ from vepo.reporting.table import Comparison, MetricTable
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "→": r"$\rightarrow$",
-            "−": "--", "—": "--", "…": r"\ldots{}", "†": r"$^\dagger$"}
+            "−": "--", "—": "--", "…": r"\ldots{}", "†": r"$^\dagger$",
+            "<": r"$<$", ">": r"$>$", "|": r"\textbar{}"}  # < > | print as other glyphs in OT1 text mode
 
 
 def escape(text: str) -> str:
@@ -41,8 +42,9 @@ def metric_latex(comparison: Comparison, table: MetricTable, with_directions: bo
         cells = [_cell(table, label, c, winners[c.key], comparison.settings.alpha) for c in cols]
         d = table.averages[label]["all"].delta
         rows.append(" & ".join([name, *cells, rc.signed(table.metric, d) or "--"]) + r" \\")
-    caption = (f"{rc.metric_title(table.metric)} on {len(table.directions)} directions. "
-               f"{rc.averages_caption(table)} {rc.significance_caption(comparison)}")
+    caption = f"{rc.metric_title(table.metric)} on {len(table.directions)} directions. {rc.averages_caption(table)}"
+    # daggers mark directions only
+    caption += " " + (rc.significance_caption(comparison) if n_dirs else "Bold: best per column.")
     if any(table.cells[label][d].flagged for label in comparison.labels for d in table.directions):
         caption += " *: target not covered by COMET's encoder (not averaged)."
     label_key = "tab:compare-" + "".join(ch for ch in table.metric if ch.isalnum())
