@@ -230,7 +230,7 @@ def test_real_runs_cli_and_curves(smoke_run, tmp_path):
     assert (out / "compare.tex").is_file() and (out / "compare.md").is_file()
     pngs = sorted((out / "curves").glob("*.png"))
     names = {p.name for p in pngs}
-    assert {"reward_mean.png", "entropy_mean.png", "clip_frac.png"} <= names
+    assert {"reward_mean.png", "entropy_mean.png", "clip_frac.png", "eval_chrf++.png"} <= names
     assert all(p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 

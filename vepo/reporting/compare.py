@@ -3,6 +3,7 @@ the training curves into the compare run directory."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -71,8 +72,31 @@ def _curves(systems: list[System], parts: list[dict[str, str]], notes: list[str]
         if bad:
             notes.append(f"{system.path / 'metrics.jsonl'}: {bad} unreadable line(s) skipped")
         if not frame.empty:
-            curves.append(Curves(system.label, seed_group(p), frame))
+            curves.append(Curves(system.label, seed_group(p), with_stage_chrf(frame, system.path)))
     return curves
+
+
+STAGE_CHRF = "eval/chrf++"  # a per-step evaluation logged under this name takes precedence
+
+
+def with_stage_chrf(frame, run_dir: Path):
+    """Add the stage evaluations' chrF++ as a curve: after SFT at step 0, after RL at the last RL step (training
+    logs no periodic evaluation today; the training reward's chrF++ component is `reward/chrf/mean`)."""
+    if STAGE_CHRF in frame.columns:
+        return frame
+    points = {}
+    for stage, step in (("sft", 0), ("rl", int(frame.index.max()))):
+        path = run_dir / "results" / f"{stage}.json"
+        try:
+            points[step] = float(json.loads(path.read_text(encoding="utf-8"))["metrics"]["chrf++"]["score"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not points:
+        return frame
+    frame = frame.reindex(frame.index.union(list(points)))
+    for step, score in points.items():
+        frame.loc[step, STAGE_CHRF] = score
+    return frame
 
 
 def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = None) -> Comparison:

@@ -9,7 +9,7 @@ FORMATS = ("rich", "markdown", "csv", "latex", "json")
 METRICS = ("chrf++", "spbleu", "comet")
 DEFAULT_CURVES = [
     "reward_mean", "reward/*/mean", "entropy_mean", "clip_frac", "objective/clip_frac_low",
-    "objective/clip_frac_high", "*chrf++*", "eval/*chrf*",
+    "objective/clip_frac_high", "eval/*chrf*", "*chrf++*",
 ]  # fmt: skip
 
 

@@ -69,10 +69,12 @@ def plot_metric(key: str, groups: dict[str, list[Curves]], path: Path) -> bool:
         if not series:
             continue
         table = pd.concat(series, axis=1).sort_index()
+        marker = "o" if len(table) <= 12 else None  # sparse curves (stage evaluations) need visible points
         if len(series) == 1:
-            (line,) = ax.plot(table.index, table.iloc[:, 0], label=series[0].name)
+            (line,) = ax.plot(table.index, table.iloc[:, 0], label=series[0].name, marker=marker)
         else:  # seeds of one configuration: mean over the runs that reached each step, min–max band
-            (line,) = ax.plot(table.index, table.mean(axis=1), label=f"{group or 'all runs'} (mean of {len(series)})")
+            (line,) = ax.plot(table.index, table.mean(axis=1), label=f"{group or 'all runs'} (mean of {len(series)})",
+                              marker=marker)
             ax.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=line.get_color(), alpha=0.2,
                             linewidth=0)
         drawn = True
