@@ -82,13 +82,6 @@ def test_bad_batch_shape_is_one_line(tmp_path):
     assert "gradient_accumulation_steps" in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["tokenize-stats"])
-def test_unbuilt_commands_do_not_pretend(command):
-    proc = run_vepo(command)
-    assert proc.returncode == 2
-    assert "not implemented yet" in proc.stderr
-
-
 def test_eval_without_model_path(tmp_path):
     proc = run_vepo("eval", f"hydra.run.dir={tmp_path / 'e'}")
     assert proc.returncode == 2

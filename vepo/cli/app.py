@@ -47,16 +47,22 @@ def eval_(ctx: typer.Context) -> None:
     run(list(ctx.args))
 
 
-def _not_implemented(command: str) -> None:
-    from vepo.cli.hydra_runner import fail
-
-    fail(f"`vepo {command}` is not implemented yet (see its open issue); nothing was run")
-
-
 @app.command(name="tokenize-stats", context_settings=_PASS_THROUGH)
 def tokenize_stats(ctx: typer.Context) -> None:
-    """Tokenization efficiency across FLORES languages (not implemented yet)."""
-    _not_implemented("tokenize-stats")
+    """Tokenization efficiency across FLORES languages. Example:
+    `vepo tokenize-stats tokenizers=[<id, dir or .model>] langs=default90 data.flores_dir=<dir>`."""
+    from vepo.cli.tokenize_stats import run
+
+    run(list(ctx.args))
+
+
+@app.command(name="extend-vocab", context_settings=_PASS_THROUGH)
+def extend_vocab(ctx: typer.Context) -> None:
+    """Add target-language subwords to a model's vocabulary. Example:
+    `vepo extend-vocab model=<id or dir> corpus=<text file> lang=bod_Tibt added_tokens=2000`."""
+    from vepo.cli.extend_vocab import run
+
+    run(list(ctx.args))
 
 
 @app.command(context_settings=_PASS_THROUGH)

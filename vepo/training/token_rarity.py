@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vepo.data.prompts import make_completion
 from vepo.objectives.rarity import load_rarity_table, rarity_from_counts, save_rarity_table, token_counts
+from vepo.tokenization.added_tokens import read_added_token_ids
 
 
 def _fingerprint(tokenizer, targets: list[str]) -> str:
@@ -19,9 +20,19 @@ def _fingerprint(tokenizer, targets: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def rarity_table(tokenizer, targets: list[str], cache_dir: Path):
+def mark_added_tokens_rare(rarity, new_ids: list[int]):
+    """Rarity 1 for ids `vepo extend-vocab` added: their embeddings are initial guesses however often the targets
+    use them. (The counts are left as they are, so a used new id lands in the 'rare' bucket, an unused one in 'new'.)"""
+    rarity = rarity.clone()
+    ids = [i for i in new_ids if 0 <= i < rarity.shape[0]]
+    rarity[ids] = 1.0
+    return rarity
+
+
+def rarity_table(tokenizer, targets: list[str], cache_dir: Path, new_ids: list[int] | None = None):
     """(rarity (V,), counts (V,), path of the cached table). Counts are over the targets as the policy sees them
-    (completion text + EOS), with the policy tokenizer; ids never seen (new vocabulary) get rarity 1."""
+    (completion text + EOS), with the policy tokenizer; ids never seen (new vocabulary) get rarity 1, and so do the
+    ids extend-vocab added (`new_ids`; None: read from the tokenizer's checkpoint directory)."""
     key = _fingerprint(tokenizer, targets)
     path = Path(cache_dir) / f"token_counts_{key}.safetensors"
     if path.is_file():
@@ -32,4 +43,6 @@ def rarity_table(tokenizer, targets: list[str], cache_dir: Path):
         counts = token_counts(ids, len(tokenizer))
         save_rarity_table(path, counts, {"fingerprint": key, "n_targets": len(targets),
                                          "tokenizer": getattr(tokenizer, "name_or_path", "")})
-    return rarity_from_counts(counts), counts, path
+    if new_ids is None:
+        new_ids = read_added_token_ids(getattr(tokenizer, "name_or_path", None))
+    return mark_added_tokens_rare(rarity_from_counts(counts), new_ids), counts, path
