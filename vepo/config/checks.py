@@ -53,6 +53,21 @@ def _check_prompt(template: str) -> None:
         raise VepoError(f"config error: prompt.template='{template}' is not one of {', '.join(TEMPLATES)}")
 
 
+def _check_eval_data(data, suite, directions, split: str) -> None:
+    """The FLORES directory exists and holds every direction's files (nothing is generated before this holds)."""
+    from vepo.data.flores import ENV_VAR, flores_root, open_flores
+
+    root = flores_root(data.flores_dir)
+    if root is None:
+        if suite.dataset == "toy" or data.name == "toy":
+            return  # the toy layout is written into the run directory
+        raise VepoError(f"config error: suite={suite.name} needs the FLORES-200 dataset: set data.flores_dir=<dir> "
+                        f"or ${ENV_VAR}")
+    flores = open_flores(root)
+    for code in sorted({c for d in directions for c in (d.src, d.tgt)}):
+        flores.path(split, code)
+
+
 def check_eval_config(cfg: DictConfig) -> None:
     """A model or hypothesis files, a suite whose codes exist, a known engine, readable retention inputs."""
     from vepo.evaluation.engines import check_engine
@@ -60,7 +75,9 @@ def check_eval_config(cfg: DictConfig) -> None:
     from vepo.models.paths import check_model_path
 
     suite = OmegaConf.to_object(cfg.suite)
-    expand_suite(suite)
+    directions = expand_suite(suite)
+    if suite.kind == "translation":
+        _check_eval_data(OmegaConf.to_object(cfg.data), suite, directions, cfg.eval.split)
     check_engine(cfg.eval.engine)
     _check_prompt(cfg.prompt.template)
     if suite.kind == "retention":
