@@ -20,5 +20,8 @@ def _task(cfg: DictConfig) -> None:
 
 def run(args: list[str]) -> None:
     from vepo.config.checks import check_train_config
+    from vepo.training.resume_args import expand_resume
 
+    with user_errors():
+        args = expand_resume(args)
     run_hydra("train", "train", _task, args, check=check_train_config)

@@ -161,6 +161,8 @@ class TrainLoopConfig:
     max_grad_norm: float = 1.0
     evaluate_after_sft: bool = True
     evaluate_at_end: bool = True
+    save_steps: int = 0  # resumable checkpoint every N optimiser steps per stage (0: only the stage's final model)
+    save_total_limit: int = 2  # keep the last K checkpoints
     eval_suite: Optional[str] = None  # a suite (conf/suite/<name>.yaml) or inline directions (a-b,c-d) run at the end
 
 
@@ -208,6 +210,22 @@ class RetentionConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Experiment logging besides metrics.jsonl (always written). name: none | wandb. mode auto: online when a W&B
+    key is configured ($WANDB_API_KEY or a netrc entry), else offline (run files under <run_dir>/wandb, `wandb sync`
+    later); $WANDB_MODE, when set, wins in auto mode."""
+
+    name: str = "none"
+    project: str = "vepo"
+    entity: Optional[str] = None
+    mode: str = "auto"  # auto | online | offline | disabled
+    group: Optional[str] = None  # None: the sweep directory in multirun, else no group
+    tags: List[str] = field(default_factory=list)  # added to the tags made from the command-line overrides
+    sample_every_steps: int = 10  # RL: a table of sample translations every N optimiser steps (0: never)
+    num_samples: int = 4  # rows per sample table
+
+
+@dataclass
 class TrainConfig:
     seed: int = 42
     algo: AlgoConfig = field(default_factory=AlgoConfig)
@@ -216,9 +234,13 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    # Continue a run from its last complete checkpoint: a run directory, or "auto" (this run directory, if it has
+    # checkpoints; otherwise start fresh).
+    resume: Optional[str] = None
 
 
 @dataclass

@@ -22,11 +22,11 @@ _RENAMES = {
 }
 
 
-class MetricsJsonlCallback(TrainerCallback):
-    """Appends `{"step", "stage", reward/entropy/clip/length/timing...}` to `path` at every logged step."""
+class StepRecordCallback(TrainerCallback):
+    """Builds one record per logged optimiser step, `{"step", "stage", reward/entropy/clip/length/timing...}`, and
+    hands it to `write`: metrics.jsonl and W&B get the same keys."""
 
-    def __init__(self, path: str | Path, stage: str) -> None:
-        self.path = Path(path)
+    def __init__(self, stage: str) -> None:
         self.stage = stage
         self._step_start = time.perf_counter()
         self._step_seconds = float("nan")
@@ -39,9 +39,12 @@ class MetricsJsonlCallback(TrainerCallback):
         self._step_seconds = time.perf_counter() - self._step_start
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "train_runtime" in logs:  # the end-of-training summary is not a step
-            return
-        record: dict = {"step": state.global_step, "stage": self.stage}
+        if not logs or "train_runtime" in logs or not state.is_world_process_zero:  # a summary is not a step;
+            return  # in multi-process runs only rank 0 writes
+        self.write(self.step_record(state.global_step, logs))
+
+    def step_record(self, step: int, logs: dict) -> dict:
+        record: dict = {"step": step, "stage": self.stage}
         for key, value in logs.items():
             if isinstance(value, (int, float)):
                 record[_RENAMES.get(key, key)] = value
@@ -52,10 +55,23 @@ class MetricsJsonlCallback(TrainerCallback):
         if num_tokens is not None and self._step_seconds > 0:
             record["tokens_per_second"] = (num_tokens - self._last_num_tokens) / self._step_seconds
             self._last_num_tokens = num_tokens
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+    def write(self, record: dict) -> None:
+        raise NotImplementedError
+
+
+class MetricsJsonlCallback(StepRecordCallback):
+    """Appends each step's record to `path` as one JSON line."""
+
+    def __init__(self, path: str | Path, stage: str) -> None:
+        super().__init__(stage)
+        self.path = Path(path)
+
+    def write(self, record: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                                for k, v in record.items()}) + "\n")
+            f.write(json.dumps(record) + "\n")
 
 
 class StepControllersCallback(TrainerCallback):

@@ -23,6 +23,7 @@ from vepo.evaluation.stage_eval import evaluate_stage, evaluate_suite_after_trai
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.mixer import build_reward_mix
+from vepo.training.checkpointing import finish_stage, latest_checkpoint, stage_done, staging_dir
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
@@ -91,10 +92,18 @@ def _evaluate(model_dir: Path, flores: FloresDataset | None, cfg: TrainConfig, l
     return result
 
 
+def _saved_result(run_dir: Path, label: str) -> dict | None:
+    path = run_dir / "results" / f"{label}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     _setup(cfg)
-    prov = provenance(asdict(cfg))
+    prov = provenance({k: v for k, v in asdict(cfg).items() if k != "resume"})  # a resumed run is the same run
+    resuming = cfg.resume is not None
+    if resuming:
+        console.print(f"resuming in {run_dir} from its last complete checkpoint")
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     sft_only = cfg.algo.name == SFT_MODE
     # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
@@ -106,8 +115,10 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
 
     models_dir = run_dir / "models"
     if cfg.model.path is None:
-        texts = [s for s, _ in pairs] + [t for _, t in pairs]
-        init_dir = build_and_save_tiny(texts, cfg.model.tiny, models_dir / "init", cfg.seed)
+        init_dir = models_dir / "init"
+        if not (resuming and (init_dir / "config.json").is_file()):
+            texts = [s for s, _ in pairs] + [t for _, t in pairs]
+            build_and_save_tiny(texts, cfg.model.tiny, init_dir, cfg.seed)
     else:
         init_dir = Path(cfg.model.path)
     tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
@@ -122,18 +133,29 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     policy_dir = init_dir
     sft_steps, sft_lr = sft_schedule(cfg)
     if sft_steps > 0:
-        model = load_model(init_dir, cfg.model.dtype, cfg.hardware.device, cfg.model.trust_remote_code)
-        policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, models_dir / "sft", sft_steps, sft_lr)
-        del model
+        sft_dir = models_dir / "sft"
+        if resuming and stage_done(sft_dir):
+            policy_dir = sft_dir
+        else:
+            model = load_model(init_dir, cfg.model.dtype, cfg.hardware.device, cfg.model.trust_remote_code)
+            resume_from = latest_checkpoint(run_dir / "trainer" / "sft") if resuming else None
+            policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, sft_dir, sft_steps, sft_lr, resume_from)
+            del model
         if cfg.train.evaluate_after_sft and not sft_only:
-            results["sft"] = _evaluate(policy_dir, flores, cfg, "sft", run_dir, prov, builder, names)
+            earlier = _saved_result(run_dir, "sft") if resuming else None
+            results["sft"] = earlier or _evaluate(policy_dir, flores, cfg, "sft", run_dir, prov, builder, names)
 
     final_dir = run_dir / "checkpoint"
-    if cfg.train.rl_steps > 0 and not sft_only:
-        run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir)
+    if resuming and stage_done(final_dir):
+        pass  # training finished before the interruption
+    elif cfg.train.rl_steps > 0 and not sft_only:
+        resume_from = latest_checkpoint(run_dir / "trainer" / "rl") if resuming else None
+        run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir, resume_from)
     else:
-        load_model(policy_dir, cfg.model.dtype).save_pretrained(final_dir, safe_serialization=True)
-        tokenizer.save_pretrained(final_dir)
+        tmp = staging_dir(final_dir)
+        load_model(policy_dir, cfg.model.dtype).save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        finish_stage(tmp, final_dir, {"stage": "sft"})
     if cfg.train.evaluate_at_end:
         stage = "sft" if sft_only else "rl"
         results[stage] = _evaluate(final_dir, flores, cfg, stage, run_dir, prov, builder, names)

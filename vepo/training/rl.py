@@ -12,6 +12,7 @@ from vepo.errors import VepoError
 from vepo.rewards.mixer import MixedRewardFunction, RewardMix
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
+from vepo.training.checkpointing import VepoStateCallback, restore_controller_state, save_stage, truncate_metrics
 from vepo.training.token_rarity import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args
@@ -55,8 +56,9 @@ def algorithm_rewards(cfg: TrainConfig) -> tuple[list[object], list[float]]:
 
 
 def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix, objective,
-           cfg: TrainConfig, run_dir: Path, out_dir: Path) -> Path:
-    """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path)."""
+           cfg: TrainConfig, run_dir: Path, out_dir: Path, resume_from: Path | None = None) -> Path:
+    """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path),
+    continuing from the trainer checkpoint `resume_from` when given."""
     args = grpo_config(cfg, objective, run_dir)
     extra_funcs, extra_weights = algorithm_rewards(cfg)
     reward_funcs = [MixedRewardFunction(reward_mix, total_steps=cfg.train.rl_steps), *extra_funcs]
@@ -73,14 +75,13 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
         objective=objective,
         algo_trainer=cfg.algo.trainer,
         callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"),
-                   StepControllersCallback(objective, reward_mix)],
+                   StepControllersCallback(objective, reward_mix), VepoStateCallback(objective, reward_mix)],
     )
-    trainer.train()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    save_objective_state(objective, out_dir)
-    return out_dir
+    if resume_from is not None:
+        truncate_metrics(run_dir / "metrics.jsonl", restore_controller_state(resume_from, objective, reward_mix))
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    return save_stage(trainer, tokenizer, out_dir, {"stage": "rl", "steps": cfg.train.rl_steps},
+                      lambda tmp: save_objective_state(objective, tmp))
 
 
 def save_objective_state(objective, out_dir: Path) -> None:

@@ -10,12 +10,14 @@ from trl import SFTConfig, SFTTrainer
 
 from vepo.config.schema import TrainConfig
 from vepo.training.callbacks import MetricsJsonlCallback
+from vepo.training.checkpointing import VepoStateCallback, restore_controller_state, save_stage, truncate_metrics
 from vepo.training.trainer_args import common_trainer_args
 
 
 def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path,
-            steps: int, lr: float) -> Path:
-    """Train for `steps` optimiser steps at peak learning rate `lr`; save model + tokenizer to `out_dir`."""
+            steps: int, lr: float, resume_from: Path | None = None) -> Path:
+    """Train for `steps` optimiser steps at peak learning rate `lr` (continuing from the checkpoint `resume_from`);
+    save model + tokenizer to `out_dir`, marked complete."""
     t = cfg.train
     args = SFTConfig(
         **common_trainer_args(cfg, run_dir, "sft"),
@@ -34,11 +36,10 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft")],
+        callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft"), VepoStateCallback()],
     )
     logging.getLogger("vepo").info("SFT: %d steps at lr %g", steps, lr)
-    trainer.train()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
+    if resume_from is not None:
+        truncate_metrics(run_dir / "sft_metrics.jsonl", restore_controller_state(resume_from))
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    return save_stage(trainer, tokenizer, out_dir, {"stage": "sft", "steps": steps})

@@ -13,7 +13,10 @@ def common_trainer_args(cfg: TrainConfig, run_dir: Path, stage: str) -> dict[str
         output_dir=str(run_dir / "trainer" / stage),
         weight_decay=cfg.train.weight_decay,
         max_grad_norm=cfg.train.max_grad_norm,
-        save_strategy="no",  # vepo saves the stage's final model itself
+        # Resumable checkpoints every train.save_steps (0: none); vepo saves each stage's final model itself.
+        save_strategy="steps" if cfg.train.save_steps > 0 else "no",
+        save_steps=cfg.train.save_steps or 500,
+        save_total_limit=cfg.train.save_total_limit,
         report_to="none",
         use_cpu=cfg.hardware.device == "cpu",
         bf16=cfg.hardware.bf16,
