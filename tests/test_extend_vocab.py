@@ -170,11 +170,3 @@ def test_cli_bad_input_is_one_line_exit_2(toy, tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "missing.txt" in proc.stderr
 
-
-def test_short_forms_become_model_path_and_lang_tgt():
-    from vepo.cli.extend_vocab import expand_short_forms
-
-    assert expand_short_forms(["model=/x/ckpt", "lang=bod_Tibt", "added_tokens=5"]) == [
-        "model.path=/x/ckpt", "lang.tgt=bod_Tibt", "added_tokens=5"]
-    assert expand_short_forms(["model=tiny", "lang=toy_Tibt", "model.path=a"]) == [
-        "model=tiny", "lang=toy_Tibt", "model.path=a"]
