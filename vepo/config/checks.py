@@ -26,6 +26,7 @@ def check_train_config(cfg: DictConfig) -> None:
         from vepo.evaluation.suites import expand_suite, suite_from_spec
 
         expand_suite(suite_from_spec(cfg.train.eval_suite))
+    _check_logger(cfg.logger)
     t = cfg.train
     if t.num_generations < 2:
         raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")
@@ -33,6 +34,20 @@ def check_train_config(cfg: DictConfig) -> None:
     if completions % t.gradient_accumulation_steps:
         raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
                         f"by train.gradient_accumulation_steps={t.gradient_accumulation_steps}")
+
+
+_LOGGERS = ("none", "wandb")
+_LOGGER_MODES = ("auto", "online", "offline", "disabled")
+
+
+def _check_logger(logger) -> None:
+    if logger.name not in _LOGGERS:
+        raise VepoError(f"config error: logger.name='{logger.name}' is not one of {', '.join(_LOGGERS)}")
+    if logger.mode not in _LOGGER_MODES:
+        raise VepoError(f"config error: logger.mode='{logger.mode}' is not one of {', '.join(_LOGGER_MODES)}")
+    for key in ("sample_every_steps", "num_samples"):
+        if getattr(logger, key) < 0:
+            raise VepoError(f"config error: logger.{key}={getattr(logger, key)} must be >= 0")
 
 
 def _check_lang(code: str, key: str) -> None:

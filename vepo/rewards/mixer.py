@@ -26,6 +26,9 @@ class RewardMix:
     balance: BalanceSchedule = field(default_factory=BalanceSchedule)
     semantic_term: str = "semantic"
     literal_term: str = "chrf"
+    # Called as observe(step, sources, hypotheses, references, rewards) after each training batch is scored
+    # (W&B sample tables); they must not raise.
+    observers: list[Any] = field(default_factory=list)
 
     def current_weights(self, step: int = 0, total_steps: int | None = None) -> dict[str, float]:
         weights = dict(self.weights)
@@ -110,6 +113,8 @@ class MixedRewardFunction:
         src_lang, tgt_lang = src_lang or [""] * n, tgt_lang or [""] * n
         step = getattr(trainer_state, "global_step", 0) or 0
         total, parts, weights = self.mix.score(src, hyps, ref, src_lang, tgt_lang, step, self.total_steps)
+        for observe in self.mix.observers:
+            observe(step, src, hyps, ref, total)
         if log_metric is not None:
             for name, values in parts.items():
                 mean, std = _mean_std(values)

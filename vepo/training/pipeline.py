@@ -27,6 +27,7 @@ from vepo.training.checkpointing import finish_stage, latest_checkpoint, stage_d
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
+from vepo.training.wandb_logger import WandbSession
 from vepo.utils.io import atomic_write_json, atomic_write_text
 from vepo.utils.provenance import provenance
 
@@ -99,6 +100,18 @@ def _saved_result(run_dir: Path, label: str) -> dict | None:
 
 def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
+    # One W&B run per training run (logger=wandb), always finished: a sweep's next job must not inherit it.
+    session = WandbSession(cfg.logger).start(cfg, run_dir)
+    failed = True
+    try:
+        summary = _train(cfg, run_dir, session)
+        failed = False
+        return summary
+    finally:
+        session.finish(failed)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession) -> dict:
     _setup(cfg)
     prov = provenance({k: v for k, v in asdict(cfg).items() if k != "resume"})  # a resumed run is the same run
     resuming = cfg.resume is not None
@@ -109,6 +122,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
     # already checked before the job started, in vepo.config.checks.)
     reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
+    reward_mix.observers.append(session.observe_rewards)  # sample translations for W&B
 
     data = load_training_data(cfg.data, cfg.lang, run_dir)
     pairs, flores = data.pairs, data.flores
@@ -139,7 +153,8 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         else:
             model = load_model(init_dir, cfg.model.dtype, cfg.hardware.device, cfg.model.trust_remote_code)
             resume_from = latest_checkpoint(run_dir / "trainer" / "sft") if resuming else None
-            policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, sft_dir, sft_steps, sft_lr, resume_from)
+            policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, sft_dir, sft_steps, sft_lr, resume_from,
+                                 extra_callbacks=session.callback("sft"))
             del model
         if cfg.train.evaluate_after_sft and not sft_only:
             earlier = _saved_result(run_dir, "sft") if resuming else None
@@ -150,7 +165,8 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         pass  # training finished before the interruption
     elif cfg.train.rl_steps > 0 and not sft_only:
         resume_from = latest_checkpoint(run_dir / "trainer" / "rl") if resuming else None
-        run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir, resume_from)
+        run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir, resume_from,
+               extra_callbacks=session.callback("rl"))
     else:
         tmp = staging_dir(final_dir)
         load_model(policy_dir, cfg.model.dtype).save_pretrained(tmp, safe_serialization=True)
@@ -159,11 +175,13 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     if cfg.train.evaluate_at_end:
         stage = "sft" if sft_only else "rl"
         results[stage] = _evaluate(final_dir, flores, cfg, stage, run_dir, prov, builder, names)
+    suite_summary = None
     if cfg.train.eval_suite:
         if flores is None:
             log.warning("train.eval_suite=%s skipped: no FLORES directory", cfg.train.eval_suite)
         else:
-            evaluate_suite_after_training(final_dir, flores, cfg, run_dir / "eval", {"provenance": prov})
+            suite_summary = evaluate_suite_after_training(final_dir, flores, cfg, run_dir / "eval",
+                                                          {"provenance": prov})
 
     summary = {
         "run_dir": str(run_dir),
@@ -177,6 +195,7 @@ def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
         "provenance": prov,
     }
     atomic_write_json(run_dir / "summary.json", summary)
+    session.log_summary(summary, suite_summary)
     _print_summary(summary, cfg)
     return summary
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from datasets import Dataset
 from trl import GRPOConfig
@@ -56,7 +57,8 @@ def algorithm_rewards(cfg: TrainConfig) -> tuple[list[object], list[float]]:
 
 
 def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix, objective,
-           cfg: TrainConfig, run_dir: Path, out_dir: Path, resume_from: Path | None = None) -> Path:
+           cfg: TrainConfig, run_dir: Path, out_dir: Path, resume_from: Path | None = None,
+           extra_callbacks: Sequence = ()) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path),
     continuing from the trainer checkpoint `resume_from` when given."""
     args = grpo_config(cfg, objective, run_dir)
@@ -75,7 +77,8 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
         objective=objective,
         algo_trainer=cfg.algo.trainer,
         callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"),
-                   StepControllersCallback(objective, reward_mix), VepoStateCallback(objective, reward_mix)],
+                   StepControllersCallback(objective, reward_mix), VepoStateCallback(objective, reward_mix),
+                   *extra_callbacks],
     )
     if resume_from is not None:
         truncate_metrics(run_dir / "metrics.jsonl", restore_controller_state(resume_from, objective, reward_mix))

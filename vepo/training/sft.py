@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
@@ -15,7 +16,7 @@ from vepo.training.trainer_args import common_trainer_args
 
 
 def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path,
-            steps: int, lr: float, resume_from: Path | None = None) -> Path:
+            steps: int, lr: float, resume_from: Path | None = None, extra_callbacks: Sequence = ()) -> Path:
     """Train for `steps` optimiser steps at peak learning rate `lr` (continuing from the checkpoint `resume_from`);
     save model + tokenizer to `out_dir`, marked complete."""
     t = cfg.train
@@ -36,7 +37,8 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft"), VepoStateCallback()],
+        callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft"), VepoStateCallback(),
+                   *extra_callbacks],
     )
     logging.getLogger("vepo").info("SFT: %d steps at lr %g", steps, lr)
     if resume_from is not None:
