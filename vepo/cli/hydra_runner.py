@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 
+from vepo.cli.sweep import take_sweep_failure
 from vepo.config.paths import config_dir
 from vepo.config.schema import register_schemas
 from vepo.config.shorthands import expand_shorthands
@@ -52,3 +53,6 @@ def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], objec
         main()
     finally:
         sys.argv = saved_argv
+    failure = take_sweep_failure()  # multirun: failed jobs were recorded; the sweep's exit code says so
+    if failure:
+        fail(failure, code=1)

@@ -8,13 +8,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vepo.cli.hydra_runner import run_hydra, user_errors
+from vepo.cli.sweep import recorded_job
 
 
 def _task(cfg: DictConfig) -> None:
     from vepo.training.pipeline import run_training
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with user_errors():
+    # Single run: one-line error, exit 2. Multirun: the failure is recorded and the other jobs still run.
+    with user_errors(), recorded_job(run_dir):
         run_training(OmegaConf.to_object(cfg), run_dir)
 
 

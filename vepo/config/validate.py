@@ -63,12 +63,12 @@ def _concrete_variants(overrides: list[str]) -> list[list[str]]:
     return variants
 
 
-def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+def _compose(config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
     register_schemas()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="validate"):
-            return compose(config_name=config_name, overrides=overrides)
+            return compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     finally:
         GlobalHydra.instance().clear()
 
@@ -99,21 +99,22 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def describe_error(config_name: str, exc: BaseException) -> str:
-    """One line naming the offending key and the allowed values."""
+def describe_error(config_name: str, exc: BaseException, with_hydra: bool = False,
+                   base_overrides: list[str] | None = None) -> str:
+    """One line naming the offending key and the allowed values (looked up in the config composed with
+    `base_overrides`, e.g. the chosen launcher)."""
     if isinstance(exc, MissingConfigException) and exc.options is not None:
-        group = (exc.missing_cfg_file or "").split("/")[0] or "?"
-        missing = (exc.missing_cfg_file or "").split("/", 1)[-1]
+        group, _, missing = (exc.missing_cfg_file or "?/?").rpartition("/")
         return (f"config error: unknown option '{missing}' for group '{group}'; "
                 f"allowed: {', '.join(exc.options) or '(none)'}")
     cause = _root_cause(exc)
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
         key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or "?"
-        allowed = _allowed_keys(_compose(config_name, []), str(key))
+        allowed = _allowed_keys(_compose(config_name, base_overrides or [], with_hydra), str(key))
         return f"config error: unknown key '{key}'; allowed keys here: {', '.join(allowed) or '(none)'}"
     if isinstance(cause, ValidationError):
         key = getattr(cause, "full_key", None) or "?"
-        base = _compose(config_name, [])
+        base = _compose(config_name, base_overrides or [], with_hydra)
         expected = ""
         try:
             parent = OmegaConf.select(base, key.rsplit(".", 1)[0]) if "." in key else base
@@ -133,7 +134,8 @@ def validate_overrides(config_name: str, args: list[str],
                        check: Callable[[DictConfig], None] | None = None) -> None:
     """Compose `config_name` with the overrides in `args` (every sweep value) and run the command's `check` on
     each composed config; raise VepoError (one line) on the first problem, before any job starts."""
-    overrides = [o for o in split_overrides(args) if not o.lstrip("+~").startswith("hydra")]
+    all_overrides = split_overrides(args)
+    overrides = [o for o in all_overrides if not _is_hydra_override(o)]
     try:
         variants = _concrete_variants(overrides)
     except HydraException as exc:
@@ -145,3 +147,20 @@ def validate_overrides(config_name: str, args: list[str],
             raise VepoError(describe_error(config_name, exc)) from None
         if check is not None:
             check(cfg)
+    hydra_overrides = [o for o in all_overrides if _is_hydra_override(o)]
+    if hydra_overrides:  # launcher and sweep settings: composed once, with the first job's overrides
+        compose_with_hydra(config_name, variants[0] + hydra_overrides)
+
+
+def _is_hydra_override(override: str) -> bool:
+    return override.lstrip("+~").startswith("hydra")
+
+
+def compose_with_hydra(config_name: str, overrides: list[str]) -> DictConfig:
+    """The composed config including Hydra's own node (launcher, sweeper, run/sweep dirs), as the jobs will see
+    it; a bad `hydra/launcher=` option or `hydra.launcher.*` key fails here with one line."""
+    try:
+        return _compose(config_name, overrides, with_hydra=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        groups = [o for o in overrides if "/" in o.split("=", 1)[0]]  # e.g. hydra/launcher=joblib
+        raise VepoError(describe_error(config_name, exc, with_hydra=True, base_overrides=groups)) from None
