@@ -20,10 +20,30 @@ def _task(cfg: DictConfig) -> None:
         run_training(OmegaConf.to_object(cfg), run_dir)
 
 
+DRY_RUN = "--dry-run"
+
+
+def _dry_run(args: list[str]) -> None:
+    """Compose (and check) the config exactly as a run would, print the plan, create nothing."""
+    from vepo.config.checks import check_train_config
+    from vepo.config.shorthands import expand_shorthands
+    from vepo.config.validate import compose_config, split_overrides
+    from vepo.training.plan import print_plan, training_plan
+
+    with user_errors():
+        overrides = [o for o in split_overrides(expand_shorthands(args)) if not o.startswith("hydra.")]
+        cfg = compose_config("train", overrides)
+        check_train_config(cfg)
+        print_plan(training_plan(OmegaConf.to_object(cfg)))
+
+
 def run(args: list[str]) -> None:
     from vepo.config.checks import check_train_config
     from vepo.training.resume_args import expand_resume
 
     with user_errors():
         args = expand_resume(args)
+    if DRY_RUN in args:
+        _dry_run([a for a in args if a != DRY_RUN])
+        return
     run_hydra("train", "train", _task, args, check=check_train_config)

@@ -20,6 +20,11 @@ def check_train_config(cfg: DictConfig) -> None:
     _check_lang(cfg.lang.tgt, "lang.tgt")
     _check_prompt(cfg.prompt.template)
     from vepo.data.sources import check_training_data
+    from vepo.training.launch import check_hardware
+    from vepo.training.rollout import rollout_args
+
+    check_hardware(OmegaConf.to_object(cfg.hardware))
+    rollout_args(cfg)
 
     check_training_data(OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang))
     if cfg.train.eval_suite:

@@ -26,10 +26,24 @@ class TinyModelConfig:
 
 
 @dataclass
+class LoraSettings:
+    """LoRA adapters via PEFT (r=0: full fine-tuning). SFT merges its adapters into models/sft (RL starts from a
+    plain model); RL saves adapters as the final checkpoint, or the merged model when `merge` (adapters then go to
+    checkpoint-adapter/)."""
+
+    r: int = 0
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: List[str] = field(default_factory=lambda: ["all-linear"])
+    merge: bool = False
+
+
+@dataclass
 class ModelConfig:
     name: str = "tiny"
     path: Optional[str] = None  # HF id or local directory; None builds the tiny model
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
     dtype: str = "float32"
     trust_remote_code: bool = False
 
@@ -134,11 +148,30 @@ class RewardConfig:
 
 @dataclass
 class HardwareConfig:
+    """Where and how training runs. num_processes > 1 makes `vepo train` start its workers itself (launcher
+    accelerate or torchrun) with the `distributed` strategy; the Hydra job stays one process."""
+
     name: str = "cpu"
     device: str = "cpu"
     bf16: bool = False
     gradient_checkpointing: bool = False  # trades compute for memory: worth it on a GPU, only slower on the CPU
     num_threads: Optional[int] = None  # torch intra-op threads; None keeps torch's default
+    attn_implementation: Optional[str] = None  # sdpa | flash_attention_2 | eager; None: transformers' default
+    num_processes: Optional[int] = 1  # None: one per visible GPU
+    launcher: str = "none"  # none | accelerate | torchrun
+    distributed: str = "none"  # none | ddp | zero2 | zero3 | fsdp
+    main_process_port: int = 29517
+
+
+@dataclass
+class RolloutConfig:
+    """How RL completions are generated: hf (model.generate in the trainer), vllm_colocate (vLLM inside the training
+    processes) or vllm_server (a `trl vllm-serve` server)."""
+
+    name: str = "hf"
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: the share of GPU memory vLLM may take
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
 
 
 @dataclass
@@ -234,6 +267,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)

@@ -73,6 +73,14 @@ def _compose(config_name: str, overrides: list[str], with_hydra: bool = False) -
         GlobalHydra.instance().clear()
 
 
+def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
+    """The composed config for `overrides` (no sweeps), with compose errors as one-line VepoErrors."""
+    try:
+        return _compose(config_name, overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise VepoError(describe_error(config_name, exc)) from None
+
+
 def _allowed_keys(base: DictConfig, full_key: str) -> list[str]:
     parent_path = full_key.rsplit(".", 1)[0] if "." in full_key else ""
     node = OmegaConf.select(base, parent_path) if parent_path else base

@@ -70,13 +70,14 @@ def check_training_data(data: DataConfig, lang: LangConfig) -> None:
         _require_flores(data, "data=flores_dev").path("dev", lang.src)
 
 
-def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path) -> TrainingData:
-    """Training pairs (also written to `data/train.jsonl`), the evaluation set, and `data/report.json`."""
+def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path, write: bool = True) -> TrainingData:
+    """Training pairs (also written to `data/train.jsonl`), the evaluation set, and `data/report.json`. With
+    write=False (ranks other than 0) nothing is written and the toy evaluation set is not materialised."""
     check_training_data(data, lang)
     if data.name == "toy":
         corpus = _toy_corpus(data)
         pairs = corpus.train
-        flores = _configured_flores(data) or toy_flores(data, run_dir, corpus)
+        flores = _configured_flores(data) or (toy_flores(data, run_dir, corpus) if write else None)
         report = {"source": "toy", "pairs": len(pairs)}
     elif data.name == "flores_dev":
         flores = _require_flores(data, "data=flores_dev")
@@ -88,8 +89,10 @@ def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path) -> Tra
                                              data.max_pairs)
         flores = _configured_flores(data)
         report = corpus_report.__dict__ | {"summary": corpus_report.summary()}
+    report["flores"] = flores.describe() if flores else None
+    if not write:
+        return TrainingData(pairs=pairs, flores=flores, report=report)
     atomic_write_text(run_dir / "data" / "train.jsonl",
                       "".join(json.dumps({"src": s, "tgt": t}, ensure_ascii=False) + "\n" for s, t in pairs))
-    report["flores"] = flores.describe() if flores else None
     atomic_write_json(run_dir / "data" / "report.json", json.loads(json.dumps(report)))
     return TrainingData(pairs=pairs, flores=flores, report=report)

@@ -105,13 +105,22 @@ def staging_dir(final_dir: Path) -> Path:
     return tmp
 
 
-def save_stage(trainer, tokenizer, out_dir: Path, info: dict, extra=None) -> Path:
+def save_stage(trainer, tokenizer, out_dir: Path, info: dict, extra=None, merge_adapters: bool = False) -> Path:
     """Save the trained model and tokenizer atomically: written aside, then moved into place and marked. Every rank
-    calls save_model (sharded optimisers gather weights there); only rank 0 writes."""
+    calls save_model (sharded optimisers gather weights there); only rank 0 writes. A LoRA model saves its adapters;
+    with merge_adapters the adapters go to `<out>-adapter/` and `<out>/` gets the merged full model."""
     main = trainer.is_world_process_zero()
     tmp = staging_dir(out_dir) if main else out_dir.with_name(out_dir.name + ".tmp")
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
+    if main and merge_adapters and hasattr(trainer.model, "merge_and_unload"):
+        adapters = adapter_dir_for(out_dir)
+        if adapters.exists():
+            shutil.rmtree(adapters)
+        tmp.rename(adapters)
+        tokenizer.save_pretrained(adapters)
+        tmp.mkdir()
+        trainer.accelerator.unwrap_model(trainer.model).merge_and_unload().save_pretrained(tmp)
     if main:
         tokenizer.save_pretrained(tmp)
         if extra is not None:
@@ -119,3 +128,7 @@ def save_stage(trainer, tokenizer, out_dir: Path, info: dict, extra=None) -> Pat
         finish_stage(tmp, out_dir, info)
     trainer.accelerator.wait_for_everyone()
     return out_dir
+
+
+def adapter_dir_for(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + "-adapter")

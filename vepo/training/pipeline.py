@@ -9,13 +9,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from datasets import Dataset
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 from transformers import set_seed
 
-from vepo.config.schema import TrainConfig
+from vepo.config.schema import LoggerConfig, TrainConfig
 from vepo.data.flores import FloresDataset
 from vepo.data.prompts import PromptBuilder, language_names
 from vepo.data.sources import load_training_data
@@ -24,6 +25,7 @@ from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.mixer import build_reward_mix
 from vepo.training.checkpointing import finish_stage, latest_checkpoint, stage_done, staging_dir
+from vepo.training.launch import launch, needs_launch
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
@@ -98,41 +100,60 @@ def _saved_result(run_dir: Path, label: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _write_config(cfg: TrainConfig, run_dir: Path) -> None:
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+
+def _launch_workers(cfg: TrainConfig, run_dir: Path) -> dict:
+    """The Hydra job of a multi-process run: write the config, start the workers, return rank 0's summary."""
+    _write_config(cfg, run_dir)
+    launch(cfg, run_dir)
+    return json.loads((run_dir / "summary.json").read_text())
+
+
 def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
+    if needs_launch(cfg):
+        return _launch_workers(cfg, run_dir)
+    # One process, or one worker of a launched run: rank 0 writes the run directory and logs, the others train.
+    ranks = PartialState(cpu=cfg.hardware.device == "cpu")
     # One W&B run per training run (logger=wandb), always finished: a sweep's next job must not inherit it.
-    session = WandbSession(cfg.logger).start(cfg, run_dir)
+    logger = cfg.logger if ranks.is_main_process else LoggerConfig(name="none")
+    session = WandbSession(logger).start(cfg, run_dir)
     failed = True
     try:
-        summary = _train(cfg, run_dir, session)
+        summary = _train(cfg, run_dir, session, ranks)
         failed = False
         return summary
     finally:
         session.finish(failed)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession) -> dict:
+def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: PartialState) -> dict:
+    main = ranks.is_main_process
     _setup(cfg)
     prov = provenance({k: v for k, v in asdict(cfg).items() if k != "resume"})  # a resumed run is the same run
     resuming = cfg.resume is not None
-    if resuming:
+    if resuming and main:
         console.print(f"resuming in {run_dir} from its last complete checkpoint")
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    if main:
+        _write_config(cfg, run_dir)
     sft_only = cfg.algo.name == SFT_MODE
     # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
     # already checked before the job started, in vepo.config.checks.)
     reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
     reward_mix.observers.append(session.observe_rewards)  # sample translations for W&B
 
-    data = load_training_data(cfg.data, cfg.lang, run_dir)
+    data = load_training_data(cfg.data, cfg.lang, run_dir, write=main)
     pairs, flores = data.pairs, data.flores
 
     models_dir = run_dir / "models"
     if cfg.model.path is None:
         init_dir = models_dir / "init"
-        if not (resuming and (init_dir / "config.json").is_file()):
+        if main and not (resuming and (init_dir / "config.json").is_file()):
             texts = [s for s, _ in pairs] + [t for _, t in pairs]
             build_and_save_tiny(texts, cfg.model.tiny, init_dir, cfg.seed)
+        ranks.wait_for_everyone()
     else:
         init_dir = Path(cfg.model.path)
     tokenizer = load_tokenizer(init_dir, cfg.model.trust_remote_code)
@@ -156,9 +177,10 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession) -> dict:
             policy_dir = run_sft(model, tokenizer, sft_data, cfg, run_dir, sft_dir, sft_steps, sft_lr, resume_from,
                                  extra_callbacks=session.callback("sft"))
             del model
-        if cfg.train.evaluate_after_sft and not sft_only:
+        if cfg.train.evaluate_after_sft and not sft_only and main:
             earlier = _saved_result(run_dir, "sft") if resuming else None
             results["sft"] = earlier or _evaluate(policy_dir, flores, cfg, "sft", run_dir, prov, builder, names)
+        ranks.wait_for_everyone()
 
     final_dir = run_dir / "checkpoint"
     if resuming and stage_done(final_dir):
@@ -167,11 +189,13 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession) -> dict:
         resume_from = latest_checkpoint(run_dir / "trainer" / "rl") if resuming else None
         run_rl(policy_dir, tokenizer, rl_data, reward_mix, objective, cfg, run_dir, final_dir, resume_from,
                extra_callbacks=session.callback("rl"))
-    else:
+    elif main:
         tmp = staging_dir(final_dir)
         load_model(policy_dir, cfg.model.dtype).save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         finish_stage(tmp, final_dir, {"stage": "sft"})
+    if not main:
+        return {}  # evaluation and the summary are rank 0's
     if cfg.train.evaluate_at_end:
         stage = "sft" if sft_only else "rl"
         results[stage] = _evaluate(final_dir, flores, cfg, stage, run_dir, prov, builder, names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -13,7 +14,14 @@ from vepo.errors import VepoError
 from vepo.rewards.mixer import MixedRewardFunction, RewardMix
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
-from vepo.training.checkpointing import VepoStateCallback, restore_controller_state, save_stage, truncate_metrics
+from vepo.training.checkpointing import (
+    VepoStateCallback,
+    restore_controller_state,
+    save_stage,
+    truncate_metrics,
+)
+from vepo.training.lora import peft_config
+from vepo.training.rollout import rollout_args
 from vepo.training.token_rarity import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args
@@ -25,7 +33,11 @@ _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
 
 def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
     t = cfg.train
-    completions = t.prompts_per_step * t.num_generations  # divisibility is checked before the run starts
+    completions = t.prompts_per_step * t.num_generations  # per optimiser step, over all processes
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if completions % (t.gradient_accumulation_steps * processes):
+        raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
+                        f"by gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
     advantage = getattr(objective, "advantage", "group")
     if advantage not in _SCALE_REWARDS:
         raise VepoError(f"objective advantage estimator '{advantage}' is not supported by the trainer")
@@ -35,7 +47,7 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
         learning_rate=t.rl_lr,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=int(t.warmup_ratio * t.rl_steps),
-        per_device_train_batch_size=completions // t.gradient_accumulation_steps,
+        per_device_train_batch_size=completions // (t.gradient_accumulation_steps * processes),
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         num_generations=t.num_generations,
         max_completion_length=t.max_completion_length,
@@ -45,8 +57,16 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
         scale_rewards=_SCALE_REWARDS[advantage],
         logging_steps=1,
         log_completions=False,
-        model_init_kwargs={"dtype": cfg.model.dtype},
+        model_init_kwargs=model_init_kwargs(cfg),
+        **rollout_args(cfg),
     )
+
+
+def model_init_kwargs(cfg: TrainConfig) -> dict:
+    kwargs = {"dtype": cfg.model.dtype}
+    if cfg.hardware.attn_implementation:
+        kwargs["attn_implementation"] = cfg.hardware.attn_implementation
+    return kwargs
 
 
 def algorithm_rewards(cfg: TrainConfig) -> tuple[list[object], list[float]]:
@@ -76,6 +96,7 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
         processing_class=tokenizer,
         objective=objective,
         algo_trainer=cfg.algo.trainer,
+        peft_config=peft_config(cfg.model.lora),
         callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"),
                    StepControllersCallback(objective, reward_mix), VepoStateCallback(objective, reward_mix),
                    *extra_callbacks],
@@ -84,7 +105,7 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
         truncate_metrics(run_dir / "metrics.jsonl", restore_controller_state(resume_from, objective, reward_mix))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return save_stage(trainer, tokenizer, out_dir, {"stage": "rl", "steps": cfg.train.rl_steps},
-                      lambda tmp: save_objective_state(objective, tmp))
+                      lambda tmp: save_objective_state(objective, tmp), merge_adapters=cfg.model.lora.merge)
 
 
 def save_objective_state(objective, out_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -11,7 +12,13 @@ from trl import SFTConfig, SFTTrainer
 
 from vepo.config.schema import TrainConfig
 from vepo.training.callbacks import MetricsJsonlCallback
-from vepo.training.checkpointing import VepoStateCallback, restore_controller_state, save_stage, truncate_metrics
+from vepo.training.checkpointing import (
+    VepoStateCallback,
+    restore_controller_state,
+    save_stage,
+    truncate_metrics,
+)
+from vepo.training.lora import peft_config
 from vepo.training.trainer_args import common_trainer_args
 
 
@@ -26,7 +33,8 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         learning_rate=lr,
         lr_scheduler_type="cosine",
         warmup_steps=max(1, steps // 20),
-        per_device_train_batch_size=t.sft_batch_size,
+        # train.sft_batch_size is the global batch: each process takes its share.
+        per_device_train_batch_size=max(1, t.sft_batch_size // int(os.environ.get("WORLD_SIZE", "1"))),
         completion_only_loss=True,
         max_length=cfg.model.tiny.max_position_embeddings if cfg.model.path is None else 1024,
         logging_steps=max(1, steps // 20),
@@ -37,6 +45,7 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
+        peft_config=peft_config(cfg.model.lora),
         callbacks=[MetricsJsonlCallback(run_dir / "sft_metrics.jsonl", stage="sft"), VepoStateCallback(),
                    *extra_callbacks],
     )
@@ -44,4 +53,5 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
     if resume_from is not None:
         truncate_metrics(run_dir / "sft_metrics.jsonl", restore_controller_state(resume_from))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return save_stage(trainer, tokenizer, out_dir, {"stage": "sft", "steps": steps})
+    # LoRA adapters are merged into models/sft: RL (and its reference model) start from a plain checkpoint.
+    return save_stage(trainer, tokenizer, out_dir, {"stage": "sft", "steps": steps}, merge_adapters=True)

@@ -1,0 +1,67 @@
+"""Hardware profiles and multi-process launch, LoRA adapters, and `vepo train --dry-run`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import SMOKE_OVERRIDES, run_vepo
+from vepo.config.schema import HardwareConfig
+from vepo.errors import VepoError
+from vepo.training.launch import accelerate_config, check_hardware
+
+
+def test_two_cpu_processes_really_form_one_group_and_rank0_writes(tmp_path):
+    run_dir = tmp_path / "ddp"
+    proc = run_vepo("train", "hardware=cpu_ddp", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((run_dir / "launch" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and {r["backend"] for r in ranks} == {"gloo"}
+    assert "nproc_per_node=2" in (run_dir / "launch" / "command.txt").read_text()
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]  # rank 0 alone logs: no duplicated lines
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rl_steps_logged"] == 2 and summary["chrf_rl"] is not None
+
+
+def test_profiles_make_accelerate_configs_and_reject_impossible_combinations():
+    zero3 = accelerate_config(HardwareConfig(device="cuda", bf16=True, launcher="accelerate", distributed="zero3"), 8)
+    assert zero3["distributed_type"] == "DEEPSPEED" and zero3["deepspeed_config"]["zero_stage"] == 3
+    assert zero3["num_processes"] == 8 and zero3["mixed_precision"] == "bf16"
+    fsdp = accelerate_config(HardwareConfig(device="cuda", launcher="accelerate", distributed="fsdp"), 4)
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["fsdp_config"]["fsdp_auto_wrap_policy"]
+    with pytest.raises(VepoError, match="needs GPUs"):
+        check_hardware(HardwareConfig(device="cpu", launcher="accelerate", distributed="zero2"))
+    with pytest.raises(VepoError, match="needs hardware.launcher=accelerate"):
+        check_hardware(HardwareConfig(device="cuda", launcher="torchrun", distributed="fsdp"))
+
+
+def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
+    proc = run_vepo("train", "--dry-run", "hardware=multi_gpu", "hardware.num_processes=4", "train.save_steps=50",
+                    cwd=tmp_path, env={"COLUMNS": "250"})  # wide enough that no table cell wraps
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = " ".join(proc.stdout.split())
+    assert "16 prompts × 8 generations = 128 completions" in out
+    assert "128 completions = 4 process(es) × 32 per device × 1 accumulation" in out
+    assert "accelerate.commands.launch --config_file" in out and "every 50 steps" in out
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_lora_run_saves_adapters_and_the_merged_model_they_equal(tmp_path):
+    from vepo.models.loading import load_model
+
+    run_dir = tmp_path / "lora"
+    proc = run_vepo("train", *SMOKE_OVERRIDES, "model.lora.r=4", "model.lora.merge=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    adapters, merged = run_dir / "checkpoint-adapter", run_dir / "checkpoint"
+    assert (adapters / "adapter_config.json").is_file() and (merged / "model.safetensors").is_file()
+    x = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
+    with torch.no_grad():
+        via_adapters = load_model(adapters)(x).logits
+        full = load_model(merged)(x).logits
+        sft = load_model(run_dir / "models" / "sft")(x).logits
+    torch.testing.assert_close(via_adapters, full, atol=1e-5, rtol=1e-5)
+    assert (full - sft).abs().max() > 1e-4  # the RL adapters changed the model
+    assert json.loads((run_dir / "results" / "rl.json").read_text())["n_segments"] == 8
