@@ -96,6 +96,21 @@ def test_chars_per_token_and_premium_equal_hand_counts(flores, tmp_path):
     assert (tmp_path / "tokenize_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_sentencepiece_offsets_from_ids_equal_its_offset_mapping():
+    """The fast path derives offsets from ids; on every text it trusts they must be sentencepiece's own, and the
+    texts it does not trust (normalised whitespace, leading spaces) fall back to the offset mapping."""
+    import random
+
+    source = load_tokenizer_source(MISTRAL_V1)
+    rng = random.Random(0)
+    alphabet = "ab ་\u00a0\t中😀ü\u0301Ａ①\u200bབོ"
+    texts = [s for lines in SENTENCES.values() for s in lines] + ["", " ", "  two", "a  b", "tab\tx", "end "]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20))) for _ in range(500)]
+    fast, exact = source.encode(texts), source.encode_with_offset_mapping(texts)
+    for field in ("ids", "lengths", "starts", "ends"):
+        assert np.array_equal(getattr(fast, field), getattr(exact, field)), field
+
+
 def test_byte_level_partial_utf8_and_gain_over_first(flores, tmp_path):
     """A byte-level BPE that never saw Tibetan writes it one byte per token: every token is a partial UTF-8
     sequence. The gain of each tokenizer is tokens(first) / tokens(it)."""

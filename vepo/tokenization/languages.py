@@ -63,10 +63,13 @@ def resolve_languages(langs, dataset: FloresDataset, split: str) -> list[str]:
             codes = [langs]
         else:
             codes = suite_languages(langs)
-    else:
+    elif isinstance(langs, (list, tuple)):
         codes = [str(c) for c in langs]
         if not codes:
             raise VepoError("langs=[] names no language; pass langs=all, a suite name or langs=[bod_Tibt,...]")
+    else:
+        raise VepoError(f"langs={langs!r} is not a language list; pass langs=all, a suite name or "
+                        f"langs=[bod_Tibt,...]")
     out: list[str] = []
     for code in codes:
         canon = _canonical(code, dataset, split)

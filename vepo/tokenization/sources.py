@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from vepo.errors import VepoError
+from vepo.tokenization.sp_offsets import PieceTable, offsets_from_ids
 
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
+_SPACE_MARK = "\u2581"  # SentencePiece's "▁"
 BYTE_PIECES = "<0xNN> byte pieces"
 PARTIAL_UTF8 = "partial-UTF-8 byte-level tokens"
 NO_BYTE_TOKENS = "none (no byte tokens)"
@@ -152,11 +154,35 @@ class SentencePieceSource:
         self.byte_mask = np.fromiter((sp.is_byte(i) for i in range(self.vocab_size)), dtype=bool,
                                      count=self.vocab_size)
         self.byte_fallback_method = BYTE_PIECES if self.byte_mask.any() else NO_BYTE_TOKENS
+        self._pieces = PieceTable.of(sp)
 
-    def encode(self, texts: list[str]) -> Encoded:
-        # No BOS/EOS: the processor adds them only when asked to.
+    def encode_with_offset_mapping(self, texts: list[str]) -> Encoded:
+        """sentencepiece's own offsets (exact, slow: Python objects per token)."""
         out = self.processor.encode(texts, return_type="offset_mapping", num_threads=_threads())
         return _flatten([r["ids"] for r in out], [r["offsets"] for r in out])
+
+    def encode(self, texts: list[str]) -> Encoded:
+        """Ids as numpy arrays, offsets derived from them (sp_offsets); texts where that is not exact get the
+        processor's offset mapping. No BOS/EOS: the processor adds them only when asked to."""
+        arrays = self.processor.encode(texts, return_type="numpy", num_threads=_threads())
+        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        ids = np.concatenate(arrays).astype(np.int64) if arrays else np.zeros(0, dtype=np.int64)
+        starts, ends, trusted = offsets_from_ids(self._pieces, ids, lengths, texts)
+        # Derived offsets are exact only where the normaliser changed nothing but spaces (and the dummy prefix).
+        normalized = self.processor.normalize(texts)
+        unchanged = np.fromiter((norm.lstrip(_SPACE_MARK) == text.replace(" ", _SPACE_MARK).lstrip(_SPACE_MARK)
+                                 and len(norm) - len(text) in (0, 1) for norm, text in zip(normalized, texts)),
+                                dtype=bool, count=len(texts))
+        redo = np.flatnonzero(~(trusted & unchanged))
+        if redo.size:
+            exact = self.encode_with_offset_mapping([texts[i] for i in redo])
+            first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            exact_first = np.concatenate([[0], np.cumsum(exact.lengths)[:-1]])
+            for k, i in enumerate(redo):
+                dst = slice(first[i], first[i] + lengths[i])
+                src = slice(exact_first[k], exact_first[k] + exact.lengths[k])
+                starts[dst], ends[dst] = exact.starts[src], exact.ends[src]
+        return Encoded(ids=ids, lengths=lengths, starts=starts, ends=ends)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "path": str(self.path), "vocab_size": self.vocab_size,

@@ -21,14 +21,24 @@ from vepo.utils.provenance import provenance
 CSV_NAME, JSON_NAME, PLOT_NAME = "tokenize_stats.csv", "tokenize_stats.json", "tokenize_stats.png"
 
 
+def _open_dataset(cfg):
+    root = flores_root(cfg.data.flores_dir)
+    if root is None:
+        raise VepoError("tokenize-stats reads FLORES text: pass data.flores_dir=<dir with dev/ and devtest/> "
+                        "or set $VEPO_FLORES_DIR")
+    return open_flores(root, version=cfg.data.flores_version)
+
+
 def check_tokenize_stats_config(cfg) -> None:
-    """Cheap checks before any job starts (tokenizers named, split and limits valid)."""
+    """Cheap checks before any job starts: tokenizers named, split and limits valid, every language's file there."""
     if not cfg.tokenizers:
         raise VepoError("tokenize-stats needs tokenizers: pass tokenizers=[<HF id, directory or .model file>,...]")
     check_split(cfg.split)
     if cfg.max_sentences is not None and cfg.max_sentences < 1:
         raise VepoError(f"max_sentences={cfg.max_sentences} must be >= 1 (or null for all sentences)")
     segmenter_for("eng_Latn", cfg.zh_segmenter)  # validates zh_segmenter
+    langs = cfg.langs if isinstance(cfg.langs, (str, type(None))) else list(cfg.langs)
+    resolve_languages(langs, _open_dataset(cfg), cfg.split)
 
 
 def _row(tokenizer: str, code: str, stats: TextStats, pivot_tokens: int | None) -> dict:
@@ -55,11 +65,7 @@ def _unique_names(specs: list[str]) -> list[str]:
 
 def run_tokenize_stats(cfg: TokenizeStatsConfig, run_dir: Path) -> dict:
     check_tokenize_stats_config(cfg)
-    root = flores_root(cfg.data.flores_dir)
-    if root is None:
-        raise VepoError("tokenize-stats reads FLORES text: pass data.flores_dir=<dir with dev/ and devtest/> "
-                        "or set $VEPO_FLORES_DIR")
-    dataset = open_flores(root, version=cfg.data.flores_version)
+    dataset = _open_dataset(cfg)
     codes = resolve_languages(cfg.langs, dataset, cfg.split)
     pivot = canonical_code(cfg.pivot) if is_known(cfg.pivot) else cfg.pivot
     has_pivot = dataset.has(cfg.split, pivot)
