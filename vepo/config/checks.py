@@ -89,24 +89,25 @@ def _check_eval_data(data, suite, directions, split: str) -> None:
 
 
 def check_eval_config(cfg: DictConfig) -> None:
-    """A model or hypothesis files, a suite whose codes exist, a known engine, readable retention inputs."""
+    """A model or hypothesis files, a suite whose codes exist, a known engine, readable retention inputs, and the
+    FLORES files of every direction — in the order a user fixes them."""
     from vepo.evaluation.engines import check_engine
     from vepo.evaluation.suites import expand_suite
     from vepo.models.paths import check_model_path
 
-    suite = OmegaConf.to_object(cfg.suite)
-    directions = expand_suite(suite)
-    if suite.kind == "translation":
-        _check_eval_data(OmegaConf.to_object(cfg.data), suite, directions, cfg.eval.split)
+    if cfg.model.path is None and cfg.hyps is None:
+        raise VepoError("config error: vepo eval needs a model (model=<HF id or checkpoint directory>, i.e. "
+                        "model.path=...) or hyps=<directory of <src>-<tgt>.txt files>")
+    if cfg.model.path is not None:
+        check_model_path(cfg.model.path)
     check_engine(cfg.eval.engine)
     _check_prompt(cfg.prompt.template)
+    suite = OmegaConf.to_object(cfg.suite)
+    directions = expand_suite(suite)
     if suite.kind == "retention":
         from vepo.evaluation.retention import check_retention_config
 
         check_retention_config(OmegaConf.to_object(cfg.retention))
         check_model_path(cfg.retention.reference)
-    if cfg.model.path is None and cfg.hyps is None:
-        raise VepoError("config error: vepo eval needs a model (model=<HF id or checkpoint directory>) or "
-                        "hyps=<directory of <src>-<tgt>.txt files>")
-    if cfg.model.path is not None:
-        check_model_path(cfg.model.path)
+    else:
+        _check_eval_data(OmegaConf.to_object(cfg.data), suite, directions, cfg.eval.split)
