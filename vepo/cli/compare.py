@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from vepo.cli.hydra_runner import run_hydra, user_errors
+from vepo.cli.hydra_runner import library_task, run_hydra, user_errors
 from vepo.errors import VepoError
-
-
-def _task(cfg: DictConfig) -> None:
-    from vepo.reporting.compare import run_compare
-
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with user_errors():
-        run_compare(OmegaConf.to_object(cfg), run_dir)
 
 
 def format_flag_to_override(args: list[str]) -> list[str]:
@@ -44,11 +34,15 @@ def check_compare_config(cfg: DictConfig) -> None:
 
     check_settings(OmegaConf.to_object(cfg).compare)
     if not cfg.runs:
-        raise VepoError("vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
-                        "directories) and optionally baseline=<dir>")
+        raise VepoError(
+            "vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
+            "directories) and optionally baseline=<dir>"
+        )
 
 
 def run(args: list[str]) -> None:
     with user_errors():
         args = format_flag_to_override(args)
-    run_hydra("compare", "compare", _task, args, check=check_compare_config)
+    run_hydra(
+        "compare", "compare", library_task("vepo.reporting.compare:run_compare"), args, check=check_compare_config
+    )

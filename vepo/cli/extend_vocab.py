@@ -3,23 +3,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
-from vepo.cli.hydra_runner import run_hydra, user_errors
-
-
-def _task(cfg: DictConfig) -> None:
-    from vepo.tokenization.extend_vocab import run_extend_vocab
-
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with user_errors():
-        run_extend_vocab(OmegaConf.to_object(cfg), run_dir)
+from vepo.cli.hydra_runner import library_task, run_hydra
 
 
 def run(args: list[str]) -> None:
     from vepo.tokenization.extend_vocab import check_extend_vocab_config
 
-    run_hydra("extend-vocab", "extend_vocab", _task, args, check=check_extend_vocab_config)
+    run_hydra(
+        "extend-vocab",
+        "extend_vocab",
+        library_task("vepo.tokenization.extend_vocab:run_extend_vocab"),
+        args,
+        check=check_extend_vocab_config,
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
@@ -35,6 +38,20 @@ def user_errors() -> Iterator[None]:
         yield
     except VepoError as exc:
         fail(str(exc), exc.exit_code)
+
+
+def library_task(target: str) -> Callable[[DictConfig], None]:
+    """The Hydra task of a command: `target` ("module:function") is called with the typed config and the run
+    directory, under the one-line user-error contract. The import happens inside the job, so `--help` stays fast."""
+
+    def task(cfg: DictConfig) -> None:
+        module, name = target.split(":")
+        function = getattr(importlib.import_module(module), name)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        with user_errors():
+            function(OmegaConf.to_object(cfg), run_dir)
+
+    return task
 
 
 def run_hydra(command: str, config_name: str, task: Callable[[DictConfig], object], args: list[str],
