@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,6 +67,13 @@ def test_fewer_tokens_per_character_on_heldout_toy_tibetan(toy):
     assert stats["before"]["tokens"] == round(before * stats["before"]["chars"])
     assert stats["tokens_per_char_reduction"] == pytest.approx(1 - after / before)
     assert stats["after"]["segmenter"] == "tibetan-syllables" and "compression gain" in toy["stdout"]
+    # tokenize-stats' offsets derived from ids hold with added tokens too
+    from vepo.tokenization.sources import load_tokenizer_source
+
+    source = load_tokenizer_source(str(toy["ckpt"]))
+    fast, exact = source.encode(toy["heldout"]), source.encode_with_offsets(toy["heldout"])
+    assert all(np.array_equal(getattr(fast, f), getattr(exact, f)) for f in ("ids", "lengths", "starts", "ends"))
+    assert (fast.ids >= len(base)).any()
     # the new tokens only shorten the segmentation: decoding gives the text back
     for text in toy["heldout"][:20]:
         assert extended.decode(extended(text, add_special_tokens=False)["input_ids"]) == text

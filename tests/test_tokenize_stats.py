@@ -118,6 +118,12 @@ def test_byte_level_partial_utf8_and_gain_over_first(flores, tmp_path):
 
     english = ["the cat sleeps", "tea is hot", "the tea is hot and the cat sleeps"] * 20
     train_tokenizer(english, 300).save_pretrained(tmp_path / "bytebpe")
+    # offsets derived from the ids are the library's own, also around special tokens and odd whitespace
+    source = load_tokenizer_source(str(tmp_path / "bytebpe"))
+    texts = [s for lines in SENTENCES.values() for s in lines] + ["", "  two  spaces", "a<|endoftext|>b", "e\u0301 😀"]
+    fast, exact = source.encode(texts), source.encode_with_offsets(texts)
+    for field in ("ids", "lengths", "starts", "ends"):
+        assert np.array_equal(getattr(fast, field), getattr(exact, field)), field
     cfg = TokenizeStatsConfig(tokenizers=[MISTRAL_V1, str(tmp_path / "bytebpe")], langs=["bod_Tibt", "eng_Latn"],
                               data=FloresSourceConfig(flores_dir=str(flores)), plot=False, show_table=False)
     report = run_tokenize_stats(cfg, tmp_path / "out")

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from vepo.errors import VepoError
+from vepo.tokenization.byte_level_offsets import ByteTable
+from vepo.tokenization.byte_level_offsets import offsets_from_ids as byte_offsets_from_ids
 from vepo.tokenization.sp_offsets import PieceTable, offsets_from_ids
 
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
@@ -51,6 +53,24 @@ def _flatten(id_lists: list[list[int]], offset_lists: list[list[tuple[int, int]]
     offsets = np.fromiter(chain.from_iterable(chain.from_iterable(offset_lists)), dtype=np.int64, count=2 * total)
     offsets = offsets.reshape(total, 2)
     return Encoded(ids=ids, lengths=lengths, starts=offsets[:, 0].copy(), ends=offsets[:, 1].copy())
+
+
+def _flatten_ids(id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    return np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum())), lengths
+
+
+def _with_exact_offsets(ids, lengths, starts, ends, redo: np.ndarray, exact: Encoded) -> Encoded:
+    """Replace the derived offsets of the texts `redo` with the tokenizer's own (`exact`, same tokens)."""
+    if exact is None:
+        return Encoded(ids=ids, lengths=lengths, starts=starts, ends=ends)
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    exact_first = np.concatenate([[0], np.cumsum(exact.lengths)[:-1]])
+    for k, i in enumerate(redo):
+        dst = slice(first[i], first[i] + lengths[i])
+        src = slice(exact_first[k], exact_first[k] + exact.lengths[k])
+        starts[dst], ends[dst] = exact.starts[src], exact.ends[src]
+    return Encoded(ids=ids, lengths=lengths, starts=starts, ends=ends)
 
 
 @lru_cache(maxsize=1)
@@ -96,14 +116,17 @@ class HFTokenizerSource:
 
         self.name = name
         self.hf_tokenizer = hf_tokenizer
-        self._backend = Tokenizer.from_str(backend.to_str())
+        serialized = backend.to_str()  # once: a 100k-vocabulary tokenizer serialises to megabytes
+        self._backend = Tokenizer.from_str(serialized)
         self._backend.no_truncation()
         self._backend.no_padding()
-        spec = json.loads(self._backend.to_str())
+        spec = json.loads(serialized)
         self.vocab = self._backend.get_vocab(with_added_tokens=True)
         self.vocab_size = max(self.vocab.values()) + 1
         self.unk_id = unk_id if unk_id is not None else self._model_unk_id(spec["model"])
         self.byte_mask, self.byte_fallback_method = self._byte_tokens(spec)
+        self._byte_table = ByteTable.of(spec, self.vocab, byte_level_alphabet(), self.vocab_size) \
+            if self.byte_fallback_method == PARTIAL_UTF8 else None
 
     def _model_unk_id(self, model: dict) -> int | None:
         if isinstance(model.get("unk_id"), int):  # Unigram
@@ -125,9 +148,21 @@ class HFTokenizerSource:
             return mask, PARTIAL_UTF8
         return mask, NO_BYTE_TOKENS
 
-    def encode(self, texts: list[str]) -> Encoded:
+    def encode_with_offsets(self, texts: list[str]) -> Encoded:
+        """The library's own offsets (exact; turning them into arrays costs a fifth of the run)."""
         encodings = self._backend.encode_batch(texts, add_special_tokens=False)
         return _flatten([e.ids for e in encodings], [e.offsets for e in encodings])
+
+    def encode(self, texts: list[str]) -> Encoded:
+        """Byte-level vocabularies: ids only, offsets derived from them (byte_level_offsets), the library's offsets
+        for texts where that is not exact. Other tokenizers: the library's offsets."""
+        if self._byte_table is None:
+            return self.encode_with_offsets(texts)
+        ids, lengths = _flatten_ids([e.ids for e in self._backend.encode_batch_fast(texts, add_special_tokens=False)])
+        starts, ends, trusted = byte_offsets_from_ids(self._byte_table, ids, lengths, texts)
+        redo = np.flatnonzero(~trusted)
+        exact = self.encode_with_offsets([texts[i] for i in redo]) if redo.size else None
+        return _with_exact_offsets(ids, lengths, starts, ends, redo, exact)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "class": type(self.hf_tokenizer).__name__
@@ -174,15 +209,8 @@ class SentencePieceSource:
                                  and len(norm) - len(text) in (0, 1) for norm, text in zip(normalized, texts)),
                                 dtype=bool, count=len(texts))
         redo = np.flatnonzero(~(trusted & unchanged))
-        if redo.size:
-            exact = self.encode_with_offset_mapping([texts[i] for i in redo])
-            first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            exact_first = np.concatenate([[0], np.cumsum(exact.lengths)[:-1]])
-            for k, i in enumerate(redo):
-                dst = slice(first[i], first[i] + lengths[i])
-                src = slice(exact_first[k], exact_first[k] + exact.lengths[k])
-                starts[dst], ends[dst] = exact.starts[src], exact.ends[src]
-        return Encoded(ids=ids, lengths=lengths, starts=starts, ends=ends)
+        exact = self.encode_with_offset_mapping([texts[i] for i in redo]) if redo.size else None
+        return _with_exact_offsets(ids, lengths, starts, ends, redo, exact)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "path": str(self.path), "vocab_size": self.vocab_size,
