@@ -60,7 +60,7 @@ def _flatten_ids(id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum())), lengths
 
 
-def _with_exact_offsets(ids, lengths, starts, ends, redo: np.ndarray, exact: Encoded) -> Encoded:
+def _with_exact_offsets(ids, lengths, starts, ends, redo: np.ndarray, exact: Encoded | None) -> Encoded:
     """Replace the derived offsets of the texts `redo` with the tokenizer's own (`exact`, same tokens)."""
     if exact is None:
         return Encoded(ids=ids, lengths=lengths, starts=starts, ends=ends)
