@@ -59,3 +59,26 @@ def test_resume_of_a_directory_that_is_not_a_run_fails_in_one_line(tmp_path):
     proc = run_vepo("train", f"resume={tmp_path}")
     assert proc.returncode == 2
     assert "not a vepo train run directory" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoints_keep_the_added_token_record(tmp_path):
+    from transformers import AutoTokenizer
+
+    from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE, write_added_tokens
+    from vepo.training.checkpointing import carry_added_tokens
+
+    source = tmp_path / "extended"
+    AutoTokenizer.from_pretrained(_tiny_tokenizer_dir(tmp_path)).save_pretrained(source)
+    write_added_tokens(source, {"new_ids": [5, 6]})
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    (tmp_path / "ckpt").mkdir()
+    carry_added_tokens(tokenizer, tmp_path / "ckpt")
+    assert json.loads((tmp_path / "ckpt" / ADDED_TOKENS_FILE).read_text())["new_ids"] == [5, 6]
+
+
+def _tiny_tokenizer_dir(tmp_path):
+    from vepo.models.tiny import train_tokenizer
+
+    path = tmp_path / "tok"
+    train_tokenizer(["a b c", "d e f"] * 10, 300).save_pretrained(path)
+    return path

@@ -123,6 +123,7 @@ def save_stage(trainer, tokenizer, out_dir: Path, info: dict, extra=None, merge_
         trainer.accelerator.unwrap_model(trainer.model).merge_and_unload().save_pretrained(tmp)
     if main:
         tokenizer.save_pretrained(tmp)
+        carry_added_tokens(tokenizer, tmp)
         if extra is not None:
             extra(tmp)
         finish_stage(tmp, out_dir, info)
@@ -132,3 +133,13 @@ def save_stage(trainer, tokenizer, out_dir: Path, info: dict, extra=None, merge_
 
 def adapter_dir_for(out_dir: Path) -> Path:
     return out_dir.with_name(out_dir.name + "-adapter")
+
+
+def carry_added_tokens(tokenizer, directory: Path) -> None:
+    """Keep extend-vocab's record of new token ids with every checkpoint made from an extended model, so DPPO-AV
+    still treats them as rare when a later run starts from that checkpoint."""
+    from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE
+
+    source = Path(str(getattr(tokenizer, "name_or_path", "") or "")) / ADDED_TOKENS_FILE
+    if source.is_file() and not (Path(directory) / ADDED_TOKENS_FILE).exists():
+        shutil.copy2(source, Path(directory) / ADDED_TOKENS_FILE)

@@ -24,7 +24,7 @@ from vepo.evaluation.stage_eval import evaluate_stage, evaluate_suite_after_trai
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.mixer import build_reward_mix
-from vepo.training.checkpointing import finish_stage, latest_checkpoint, stage_done, staging_dir
+from vepo.training.checkpointing import carry_added_tokens, finish_stage, latest_checkpoint, stage_done, staging_dir
 from vepo.training.launch import launch, needs_launch
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
@@ -193,6 +193,7 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
         tmp = staging_dir(final_dir)
         load_model(policy_dir, cfg.model.dtype).save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        carry_added_tokens(tokenizer, tmp)
         finish_stage(tmp, final_dir, {"stage": "sft"})
     if not main:
         return {}  # evaluation and the summary are rank 0's
