@@ -18,6 +18,7 @@ from tests.conftest import run_vepo
 from vepo.config.schema import EvalSettings, ModelConfig, PromptConfig, RetentionConfig, TinyModelConfig
 from vepo.data.flores import open_flores
 from vepo.evaluation.runner import EvalContext, run_translation_suite
+from vepo.errors import VepoError
 from vepo.evaluation.suites import Direction
 from vepo.models.tiny import build_and_save_tiny
 
@@ -103,20 +104,24 @@ def test_hypothesis_files_are_scored_without_a_model(suite_run, flores_dir, tmp_
     bad = tmp_path / "bad_hyps"
     bad.mkdir()
     (bad / "eng_Latn-bod_Tibt.txt").write_text("only one line\n")
-    proc = run_vepo("eval", f"hyps={bad}", "suite=custom", "suite.directions=[eng_Latn-bod_Tibt]",
-                    f"data.flores_dir={flores_dir}", f"hydra.run.dir={tmp_path / 'x'}")
-    assert proc.returncode == 2
-    assert "has 1 lines but" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    ctx = EvalContext(open_flores(flores_dir), EvalSettings(spbleu=False), tmp_path / "x", "hyps", {})
+    with pytest.raises(VepoError, match="has 1 lines but .* has 24 segments"):
+        run_translation_suite([Direction("eng_Latn", "bod_Tibt")], ctx, "t", model_path=None,
+                              model_cfg=ModelConfig(), prompt_cfg=PromptConfig(), device="cpu", hyps_dir=str(bad))
 
 
-def test_bad_codes_and_missing_dataset_fail_in_one_line(tiny_model, flores_dir, tmp_path):
-    proc = run_vepo("eval", f"model={tiny_model}", "suite=custom", "suite.directions=[eng_Latn-bod_Tibet]",
-                    f"data.flores_dir={flores_dir}")
-    assert proc.returncode == 2 and "closest: bod_Tibt" in proc.stderr
-    proc = run_vepo("eval", f"model={tiny_model}", "suite=custom", "suite.directions=[eng_Latn-uig_Arab]",
-                    f"data.flores_dir={flores_dir}", f"hydra.run.dir={tmp_path / 'y'}")
-    assert proc.returncode == 2 and "uig_Arab.devtest" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize("direction,message", [("eng_Latn-bod_Tibet", "closest: bod_Tibt"),
+                                               ("eng_Latn-uig_Arab", "uig_Arab.devtest")])
+def test_bad_codes_and_missing_files_fail_before_any_job(tiny_model, flores_dir, direction, message):
+    # What `vepo eval` checks before Hydra creates a run directory (the one-line CLI contract: test_cli.py).
+    from vepo.config.checks import check_eval_config
+    from vepo.config.validate import validate_overrides
+
+    args = [f"model.path={tiny_model}", "suite=custom", f"suite.directions=[{direction}]",
+            f"data.flores_dir={flores_dir}"]
+    with pytest.raises(VepoError, match=message) as info:
+        validate_overrides("eval", args, check_eval_config)
+    assert "\n" not in str(info.value)
 
 
 def test_killed_run_resumes_without_recomputing_finished_directions(tiny_model, flores_dir, tmp_path):

@@ -38,14 +38,27 @@ def test_profiles_make_accelerate_configs_and_reject_impossible_combinations():
         check_hardware(HardwareConfig(device="cuda", launcher="torchrun", distributed="fsdp"))
 
 
-def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
-    proc = run_vepo("train", "--dry-run", "hardware=multi_gpu", "hardware.num_processes=4", "train.save_steps=50",
-                    cwd=tmp_path, env={"COLUMNS": "250"})  # wide enough that no table cell wraps
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = " ".join(proc.stdout.split())
-    assert "16 prompts × 8 generations = 128 completions" in out
-    assert "128 completions = 4 process(es) × 32 per device × 1 accumulation" in out
-    assert "accelerate.commands.launch --config_file" in out and "every 50 steps" in out
+def test_dry_run_plan_shows_batch_split_and_launch_command():
+    from omegaconf import OmegaConf
+
+    from vepo.cli.train import _dry_run
+    from vepo.config.validate import compose_config
+    from vepo.training.plan import training_plan
+
+    cfg = compose_config("train", ["hardware=multi_gpu", "hardware.num_processes=4", "train.save_steps=50"])
+    plan = training_plan(OmegaConf.to_object(cfg))
+    assert "16 prompts × 8 generations = 128 completions" in plan["RL"]
+    assert plan["effective batch"] == "128 completions = 4 process(es) × 32 per device × 1 accumulation"
+    assert "accelerate.commands.launch --config_file" in plan["launch"] and "every 50 steps" in plan["checkpoints"]
+    assert plan["parameters"].endswith(" M")
+
+
+def test_dry_run_cli_trains_nothing_and_creates_no_run_directory(tmp_path, monkeypatch, capsys):
+    from vepo.cli.train import run
+
+    monkeypatch.chdir(tmp_path)
+    run(["--dry-run", "train.rl_steps=7"])
+    assert "7 steps" in capsys.readouterr().out
     assert not (tmp_path / "outputs").exists()
 
 

@@ -66,6 +66,10 @@ def check_training_data(data: DataConfig, lang: LangConfig) -> None:
     if data.name == "parallel" and not data.path:
         raise VepoError("data=parallel needs data.path=<corpus: .tsv, .jsonl, .parquet, HF dataset dir, or source "
                         "text file with data.tgt_path>")
+    if data.name == "parallel":
+        for key, value in (("data.path", data.path), ("data.tgt_path", data.tgt_path)):
+            if value and not Path(value).expanduser().exists():
+                raise VepoError(f"{key}='{value}' does not exist; point it at the parallel corpus")
     if data.name == "flores_dev":
         _require_flores(data, "data=flores_dev").path("dev", lang.src)
 
