@@ -1,4 +1,4 @@
-"""Hardware profiles and multi-process launch, LoRA adapters, and `vepo train --dry-run`."""
+"""Hardware profiles and multi-process launch (with LoRA adapters), and `vepo train --dry-run`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from vepo.errors import VepoError
 from vepo.training.launch import accelerate_config, check_hardware
 
 
-def test_two_cpu_processes_really_form_one_group_and_rank0_writes(tmp_path):
+def test_two_cpu_processes_with_lora_form_one_group_rank0_writes_and_adapters_equal_merged(tmp_path):
+    """One run covers both: 2 CPU processes (torchrun, gloo) training LoRA adapters, merged on request."""
+    from vepo.models.loading import load_model
+
     run_dir = tmp_path / "ddp"
-    proc = run_vepo("train", "hardware=cpu_ddp", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
+    proc = run_vepo("train", "hardware=cpu_ddp", "model.lora.r=4", "model.lora.merge=true", *SMOKE_OVERRIDES,
+                    f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((run_dir / "launch" / f"rank-{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2] and {r["backend"] for r in ranks} == {"gloo"}
@@ -24,6 +28,16 @@ def test_two_cpu_processes_really_form_one_group_and_rank0_writes(tmp_path):
     assert steps == [1, 2]  # rank 0 alone logs: no duplicated lines
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rl_steps_logged"] == 2 and summary["chrf_rl"] is not None
+    # LoRA: adapters saved beside the merged model, and applying them to the base gives the merged model.
+    adapters, merged = run_dir / "checkpoint-adapter", run_dir / "checkpoint"
+    assert (adapters / "adapter_config.json").is_file() and (merged / "model.safetensors").is_file()
+    x = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
+    with torch.no_grad():
+        via_adapters = load_model(adapters)(x).logits
+        full = load_model(merged)(x).logits
+        sft = load_model(run_dir / "models" / "sft")(x).logits
+    torch.testing.assert_close(via_adapters, full, atol=1e-5, rtol=1e-5)
+    assert (full - sft).abs().max() > 1e-4  # the RL adapters changed the model
 
 
 def test_profiles_make_accelerate_configs_and_reject_impossible_combinations():
@@ -60,21 +74,3 @@ def test_dry_run_cli_trains_nothing_and_creates_no_run_directory(tmp_path, monke
     run(["--dry-run", "train.rl_steps=7"])
     assert "7 steps" in capsys.readouterr().out
     assert not (tmp_path / "outputs").exists()
-
-
-def test_lora_run_saves_adapters_and_the_merged_model_they_equal(tmp_path):
-    from vepo.models.loading import load_model
-
-    run_dir = tmp_path / "lora"
-    proc = run_vepo("train", *SMOKE_OVERRIDES, "model.lora.r=4", "model.lora.merge=true", f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    adapters, merged = run_dir / "checkpoint-adapter", run_dir / "checkpoint"
-    assert (adapters / "adapter_config.json").is_file() and (merged / "model.safetensors").is_file()
-    x = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
-    with torch.no_grad():
-        via_adapters = load_model(adapters)(x).logits
-        full = load_model(merged)(x).logits
-        sft = load_model(run_dir / "models" / "sft")(x).logits
-    torch.testing.assert_close(via_adapters, full, atol=1e-5, rtol=1e-5)
-    assert (full - sft).abs().max() > 1e-4  # the RL adapters changed the model
-    assert json.loads((run_dir / "results" / "rl.json").read_text())["n_segments"] == 8
