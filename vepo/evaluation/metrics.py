@@ -85,9 +85,3 @@ class Scorer:
                 out.notes.append(f"COMET: {tgt} is not among XLM-R's languages; its COMET score is unreliable")
         return out
 
-
-def corpus_chrf(hypotheses: list[str], references: list[str]) -> dict:
-    """chrF++ with its signature and segment scores (used by the toy checks and the train summary)."""
-    scores = Scorer(spbleu=False).score("", [""] * len(hypotheses), hypotheses, references)
-    return {"score": scores.metrics["chrf++"]["score"], "signature": scores.metrics["chrf++"]["signature"],
-            "segments": scores.segments["chrf++"]}

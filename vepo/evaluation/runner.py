@@ -115,7 +115,8 @@ def _generate_waves(pending: list[DirectionData], engine: GenerationEngine, stor
         for group in groups:
             keys = [(p.direction.name, i) for p in group for i in range(len(p.sources))
                     if i not in cached.get(p.direction.name, {})]
-            prompts = [next(p for p in group if p.direction.name == d).prompts[i] for d, i in keys]
+            by_name = {p.direction.name: p for p in group}
+            prompts = [by_name[d].prompts[i] for d, i in keys]
             if prompts:
                 engine.generate(prompts, lambda idx, hyps, tok: on_batch(keys, idx, hyps, tok),
                                 sort_by_length=ctx.settings.length_sorted)
