@@ -80,8 +80,8 @@ def test_grpo_hand_computed_with_kl():
 def test_grpo_requires_ref_when_beta_positive():
     with pytest.raises(ValueError, match="ref_logp"):
         get_objective("grpo")(hand_batch(with_ref=False))
-    assert get_objective("grpo").needs_ref and not get_objective("dapo").needs_ref
-    assert not get_objective("grpo", beta=0.0).needs_ref
+    assert get_objective("grpo").needs().ref_logp and not get_objective("dapo").needs().ref_logp
+    assert not get_objective("grpo", beta=0.0).needs().ref_logp
 
 
 def test_dapo_token_mean_vs_grpo_seq_mean_unequal_lengths():

@@ -312,7 +312,7 @@ def test_on_policy_gradient_is_policy_gradient(name, old_none):
 def test_beta_adds_k3_and_needs_ref():
     b = hand_batch()
     obj = get_objective("dppo_binary_tv", beta=0.1, max_completion_length=4)
-    assert obj.needs_ref and not get_objective("dppo_binary_tv").needs_ref
+    assert obj.needs().ref_logp and not get_objective("dppo_binary_tv").needs().ref_logp
     with pytest.raises(ValueError, match="ref_logp"):
         obj(b)
     b.ref_logp = b.logp.detach().clone()  # k3 = 0 where ref == logp
@@ -518,14 +518,14 @@ def test_registry_names_and_defaults():
             10.0, 0.0, "seq_mean_token_sum_norm", 128, "dr_grpo")
     assert (tv.delta_low, tv.delta_high, ttv.delta_low, ttv.delta_high) == (0.15, 0.15, 0.15, 0.15)
     assert (kl.delta_low, kl.delta_high, tkl.delta_low, tkl.delta_high) == (0.05, 0.05, 0.05, 0.05)
-    assert (ttv.top_k, tkl.top_k, ttv.topk_k, tv.topk_k) == (20, 20, 20, None)
+    assert (ttv.top_k, tkl.top_k, ttv.needs().rollout_topk, tv.needs().rollout_topk) == (20, 20, 20, None)
     av = get_objective("dppo_av")
     assert av.params() == {
         "advantage": "dr_grpo", "delta_low": 0.15, "delta_high": 0.15, "ratio_cap": 10.0, "beta": 0.0,
         "aggregation": "seq_mean_token_sum_norm", "max_completion_length": 128, "divergence": "binary_tv",
         "mode": "frequency", "kappa": 1.0, "delta_max": 0.3, "gamma": 0.5, "rare_threshold": 0.8, "top_k": 20,
     }
-    assert av.needs_token_rarity and not get_objective("dppo_av", mode="entropy").needs_token_rarity
+    assert av.needs().token_rarity and not get_objective("dppo_av", mode="entropy").needs().token_rarity
 
 
 def test_registry_errors():

@@ -473,9 +473,9 @@ def test_vepo_zero_mean_entropy_means_no_tempering():
 
 
 def test_vepo_entropy_bonus_needs_differentiable_entropy():
-    assert not get_objective("vepo").needs_entropy_grad
+    assert not get_objective("vepo").needs().entropy_grad
     obj = get_objective("vepo", entropy_coef=0.1)
-    assert obj.needs_entropy_grad
+    assert obj.needs().entropy_grad
     base = get_objective("vepo")(hand_batch(entropy=VEPO_H)).loss.item()
     # before H* is known: no bonus
     m = obj(hand_batch(entropy=VEPO_H)).metrics
@@ -604,7 +604,7 @@ def test_registry_new_names_and_defaults():
     v = get_objective("vepo")
     assert (v.epsilon_low, v.epsilon_high, v.aggregation, v.beta, v.lambda_init, v.lambda_max, v.eta, v.rho,
             v.temper_clip, v.entropy_coef) == (0.2, 0.28, "token_mean", 0.0, 0.5, 2.0, 0.1, 0.8, 0.5, 0.0)
-    assert not any(get_objective(n).needs_ref for n in NEW) and get_objective("gspo", beta=0.1).needs_ref
+    assert not any(get_objective(n).needs().ref_logp for n in NEW) and get_objective("gspo", beta=0.1).needs().ref_logp
     for name, bad in [("egspo", {"phi": 1.5}), ("egspo", {"mu_total_steps": 5}), ("vepo", {"lambda_init": 3.0}),
                       ("vepo", {"temper_clip": 1.0}), ("gspo", {"epsilon_low": 1.0})]:
         with pytest.raises(ValueError):

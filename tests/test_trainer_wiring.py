@@ -43,16 +43,19 @@ def group_rows(rows, n_prompts):
     return [r for r in rows[:n_prompts] for _ in range(G)]
 
 
-def test_topk_on_policy_is_consistent_with_trl_logps(tiny):
-    # K above |V|: the "top-K" is the whole distribution, so every sampled token is in it.
-    trainer = make_trainer(tiny, get_objective("dppo_topk_tv", max_completion_length=MAX_LEN, top_k=10_000))
+def test_rollout_topk_is_consistent_with_trl_logps(tiny):
+    # K above |V|: the "top-K" is the whole distribution, so every sampled token is in it. num_iterations=2 makes
+    # the batch off-policy, so the anchor's top-K is taken at rollout.
+    trainer = make_trainer(tiny, get_objective("dppo_topk_tv", max_completion_length=MAX_LEN, top_k=10_000),
+                           num_iterations=2)
     torch.manual_seed(0)
     inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
     batch = trainer.policy_batch(trainer.model, inputs)
     V = len(trainer.processing_class)
     assert batch.old_topk_logp.shape == (*batch.logp.shape, V)
     assert torch.allclose(batch.old_topk_logp.exp().sum(-1), torch.ones(()), atol=1e-4)
-    assert torch.equal(batch.old_topk_logp, batch.cur_topk_logp)
+    # Before any update the current policy is the rollout policy.
+    assert torch.allclose(batch.old_topk_logp, batch.cur_topk_logp, atol=1e-5)
     # Where the sampled token is in the top-K, our plain-logits pass and TRL's fused head agree on its log-prob
     # (same temperature scaling).
     hit = batch.old_topk_ids == batch.token_ids.unsqueeze(-1)
@@ -61,7 +64,22 @@ def test_topk_on_policy_is_consistent_with_trl_logps(tiny):
     ours = (batch.old_topk_logp * hit).sum(-1)[pos]
     assert torch.allclose(ours, batch.logp.detach()[pos], atol=1e-4)
     out = trainer.objective(batch)
-    assert out.metrics["masked_frac"] == 0.0  # on-policy: nothing leaves the trust region
+    assert out.metrics["masked_frac"] == 0.0  # not yet moved: nothing leaves the trust region
+
+
+def test_on_policy_batch_runs_no_topk_pass(tiny, monkeypatch):
+    import vepo.training.trainer as trainer_module
+
+    trainer = make_trainer(tiny, get_objective("dppo_topk_tv", max_completion_length=MAX_LEN, top_k=5))
+    calls = []
+    monkeypatch.setattr(trainer_module, "completion_log_softmax_topk", lambda *a, **k: calls.append(1))
+    torch.manual_seed(0)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    assert "old_per_token_logps" not in inputs and "old_topk_logp" not in inputs
+    batch = trainer.policy_batch(trainer.model, inputs)
+    assert batch.old_logp is None and batch.cur_topk_logp is None and calls == []
+    out = trainer.objective(batch)
+    assert out.metrics["div_mean"] == 0.0 and out.metrics["masked_frac"] == 0.0 and torch.isfinite(out.loss)
 
 
 def test_topk_off_policy_takes_anchor_at_rollout(tiny):

@@ -35,6 +35,9 @@ def check_train_config(cfg: DictConfig) -> None:
     t = cfg.train
     if t.num_generations < 2:
         raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")
+    for key in ("steps_per_generation", "num_iterations", "gradient_accumulation_steps", "prompts_per_step"):
+        if getattr(t, key) < 1:
+            raise VepoError(f"config error: train.{key}={getattr(t, key)} must be >= 1")
     completions = t.prompts_per_step * t.num_generations
     if completions % t.gradient_accumulation_steps:
         raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "

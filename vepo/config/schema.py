@@ -189,6 +189,11 @@ class TrainLoopConfig:
     temperature: float = 0.7
     top_p: float = 1.0
     gradient_accumulation_steps: int = 1
+    # Off-policy reuse (docs/objectives.md): one rollout batch of prompts_per_step × steps_per_generation prompts feeds
+    # steps_per_generation optimiser steps (verl's PPO mini-batches), num_iterations passes over it (μ). Any value
+    # above 1 makes later steps off-policy, which is what lets the clip and trust-region masks act.
+    steps_per_generation: int = 2
+    num_iterations: int = 1
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0

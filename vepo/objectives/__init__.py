@@ -16,15 +16,18 @@ from vepo.objectives.advantages import (
 )
 from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
 from vepo.objectives.base import Objective
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, TokenStats
+from vepo.objectives.needs import Needs
 from vepo.objectives.registry import get_objective, list_objectives, register_objective
 
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
     "AGGREGATION_MODES",
     "Objective",
+    "Needs",
     "ObjectiveOutput",
     "PolicyBatch",
+    "TokenStats",
     "aggregate",
     "compute_advantages",
     "dr_grpo_advantages",

@@ -1,8 +1,9 @@
 """Shared base class of all objectives.
 
 An objective is a dataclass whose init fields are its hyperparameters (config keys map to them one to one) and whose
-instances are callables batch -> ObjectiveOutput. Controller objectives (VEPO's λ) keep mutable state in `.state`
-(checkpointed by the trainer) and update it in `on_step_end`.
+instances are callables batch -> ObjectiveOutput. `needs()` declares what the trainer must put in the batch.
+Controller objectives (VEPO's λ) keep mutable state in `.state` (checkpointed by the trainer) and update it in
+`on_step_end`, with metrics the trainer has already averaged over all processes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from vepo.objectives.advantages import ADVANTAGE_ESTIMATORS
 from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.needs import Needs
 
 
 @dataclass
@@ -32,10 +34,9 @@ class Objective:
     def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
-    def needs_ref(self) -> bool:
-        """True when the loss uses ref_logp (a KL penalty with β > 0): the trainer must then run the reference model."""
-        return float(getattr(self, "beta", 0.0)) > 0.0
+    def needs(self) -> Needs:
+        """What the trainer must compute for this objective (the one place the trainer looks)."""
+        return Needs(advantage=self.advantage)
 
     def on_step_end(self, metrics: dict[str, float]) -> None:
         """Called after each optimiser step with that step's metrics; stateless objectives do nothing."""

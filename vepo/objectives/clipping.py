@@ -40,14 +40,18 @@ def k3_kl(logp: Tensor, ref_logp: Tensor, clamp: float = LOG_RATIO_CLAMP) -> Ten
 
 
 @torch.no_grad()
-def clip_fractions(ratio: Tensor, adv: Tensor, mask: Tensor, eps_low: float, eps_high: float) -> dict[str, float]:
-    """Share of valid tokens whose gradient the clip removed (TRL's definitions).
-
-    clip_frac_low: r < 1−ε_low and A < 0; clip_frac_high: r > 1+ε_high and A > 0; clip_frac: either.
-    """
+def clip_masks(ratio: Tensor, adv: Tensor, eps_low, eps_high) -> tuple[Tensor, Tensor]:
+    """(low, high) (B, T) bools of the tokens whose gradient the clip removed (TRL's definitions):
+    low: r < 1−ε_low and A < 0; high: r > 1+ε_high and A > 0. ε may be scalars or (B, T) tensors."""
     adv = token_advantages(adv, ratio).expand_as(ratio)
-    low = ((ratio < 1.0 - eps_low) & (adv < 0)).float()
-    high = ((ratio > 1.0 + eps_high) & (adv > 0)).float()
+    return (ratio < 1.0 - eps_low) & (adv < 0), (ratio > 1.0 + eps_high) & (adv > 0)
+
+
+@torch.no_grad()
+def clip_fractions(ratio: Tensor, adv: Tensor, mask: Tensor, eps_low, eps_high) -> dict[str, float]:
+    """Share of valid tokens whose gradient the clip removed: clip_frac_low, clip_frac_high, clip_frac (either)."""
+    low, high = clip_masks(ratio, adv, eps_low, eps_high)
+    low, high = low.float(), high.float()
     return {
         "clip_frac": masked_mean(torch.maximum(low, high), mask).item(),
         "clip_frac_low": masked_mean(low, mask).item(),

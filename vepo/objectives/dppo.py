@@ -29,11 +29,12 @@ from torch import Tensor
 
 from vepo.objectives.aggregation import aggregate, check_loss_params
 from vepo.objectives.base import Objective
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
+from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, TokenStats
 from vepo.objectives.clipping import LOG_RATIO_CLAMP
 from vepo.objectives.divergence import binary_kl, binary_tv, topk_distributions, topk_kl, topk_tv
 from vepo.objectives.masked import masked_mean
-from vepo.objectives.prepare import add_kl_penalty, prepare
+from vepo.objectives.needs import Needs
+from vepo.objectives.prepare import add_kl_penalty, apply_is_weight, prepare
 from vepo.objectives.registry import register_objective
 
 DIVERGENCES = ("binary_tv", "binary_kl", "topk_tv", "topk_kl")
@@ -79,10 +80,9 @@ class DPPO(Objective):
         """Which divergence D_t is (a class constant here; DPPO-AV makes it a parameter)."""
         return self.DIVERGENCE
 
-    @property
-    def topk_k(self) -> int | None:
-        """K of the top-K tensors the trainer must put in the batch, or None when the divergence is binary."""
-        return int(self.top_k) if self.divergence_kind.startswith("topk") else None  # type: ignore[attr-defined]
+    def needs(self) -> Needs:
+        topk = int(self.top_k) if self.divergence_kind.startswith("topk") else None  # type: ignore[attr-defined]
+        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, rollout_topk=topk)
 
     def thresholds(self, batch: PolicyBatch) -> tuple[Tensor | float, Tensor | float]:
         """(δ_low, δ_high): scalars here; subclasses may return (B, T) tensors (per-token thresholds)."""
@@ -94,7 +94,11 @@ class DPPO(Objective):
 
     # ------------------------------------------------------------ divergence
     def compute_divergence(self, batch: PolicyBatch, logp: Tensor, old: Tensor) -> Tensor:
-        """D_t (B, T), detached, in at least fp32. logp / old: the sampled token's log-probs (detached)."""
+        """D_t (B, T), detached, in at least fp32. logp / old: the sampled token's log-probs (detached).
+
+        An on-policy batch (no behaviour log-probs) has D ≡ 0: nothing is computed and no top-K is needed."""
+        if batch.old_logp is None:
+            return torch.zeros_like(logp)
         kind = self.divergence_kind
         if kind == "binary_tv":
             return binary_tv(torch.exp(logp), torch.exp(old))
@@ -120,7 +124,7 @@ class DPPO(Objective):
 
     # ------------------------------------------------------------ loss
     def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        # No old log-probs (single use of the rollout batch) = fully on-policy: old == logp, ρ = 1, nothing masked.
+        # No behaviour log-probs = on-policy: old == logp, ρ = 1, D = 0, nothing masked.
         p = prepare(batch, self.name)
         dtype, logp, old, mask = p.dtype, p.logp, p.old, p.mask
         adv = p.adv.expand_as(logp)
@@ -138,7 +142,7 @@ class DPPO(Objective):
             rho = torch.exp((lp - old).clamp(max=LOG_RATIO_CLAMP)).clamp(max=self.ratio_cap)
             # Zero outside kept tokens with where (not ×0), so junk at padding can never reach the gradient.
             coef = torch.where(keep, adv * rho, torch.zeros_like(rho))
-        per_token = -coef * logp
+        per_token = apply_is_weight(-coef * logp, batch, dtype)
         per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
 
@@ -157,7 +161,8 @@ class DPPO(Objective):
             if batch.entropy is not None:
                 metrics["entropy_mean"] = masked_mean(batch.entropy.to(dtype), tokens).item()
             metrics.update(self.extra_metrics(batch, invalid, tokens, delta_low, delta_high))
-        return ObjectiveOutput(loss=loss, metrics=metrics)
+            stats = TokenStats(clipped=invalid, grad_weight=torch.where(keep, adv.abs(), torch.zeros_like(adv)))
+        return ObjectiveOutput(loss=loss, metrics=metrics, token_stats=stats)
 
 
 @register_objective("dppo_binary_kl")

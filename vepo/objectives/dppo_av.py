@@ -24,6 +24,7 @@ with save_rarity_table) and hands it over with set_token_rarity before the first
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -32,7 +33,8 @@ from torch import Tensor
 from vepo.objectives.batch import PolicyBatch
 from vepo.objectives.dppo import DEFAULT_DELTA, DIVERGENCES, DPPO
 from vepo.objectives.masked import masked_mean
-from vepo.objectives.rarity import BUCKET_NAMES, NEW, rarity_bucket
+from vepo.objectives.needs import Needs
+from vepo.objectives.rarity import BUCKET_NAMES, NEW, lookup_ids, rarity_bucket
 from vepo.objectives.registry import register_objective
 
 MODES = ("frequency", "entropy", "combined")
@@ -79,10 +81,10 @@ class DPPOAV(DPPO):
     def divergence_kind(self) -> str:
         return self.divergence
 
-    @property
-    def needs_token_rarity(self) -> bool:
-        """True when the thresholds read the rarity table (frequency and combined modes)."""
-        return self.mode in ("frequency", "combined")
+    def needs(self) -> Needs:
+        # frequency / combined thresholds read the rarity table, entropy / combined ones the entropy
+        return dataclasses.replace(super().needs(), token_rarity=self.mode in ("frequency", "combined"),
+                                   entropy=self.mode in ("entropy", "combined"))
 
     # ------------------------------------------------------------ rarity table
     def set_token_rarity(self, rarity: Tensor, counts: Tensor | None = None) -> None:
@@ -104,13 +106,6 @@ class DPPOAV(DPPO):
         self._rarity = rarity
         self._buckets = rarity_bucket(rarity, counts, self.rare_threshold)
 
-    def _lookup(self, table: Tensor, ids: Tensor, outside) -> Tensor:
-        """table[ids] with ids outside [0, V) (ids added after the table was built, padding) mapped to `outside`."""
-        V = table.shape[0]
-        inside = (ids >= 0) & (ids < V)
-        values = table[ids.clamp(0, V - 1)]
-        return torch.where(inside, values, torch.full_like(values, outside))
-
     def _table_on(self, device: torch.device) -> tuple[Tensor, Tensor]:
         if self._rarity.device != device:
             self._rarity = self._rarity.to(device)
@@ -127,7 +122,7 @@ class DPPOAV(DPPO):
         if batch.token_ids is None:
             raise ValueError(f"objective 'dppo_av' (mode {self.mode!r}) needs PolicyBatch.token_ids")
         rarity, _ = self._table_on(batch.token_ids.device)
-        return self._lookup(rarity, batch.token_ids.long(), 1.0)
+        return lookup_ids(rarity, batch.token_ids.long(), 1.0)
 
     # ------------------------------------------------------------ thresholds
     def thresholds(self, batch: PolicyBatch) -> tuple[Tensor, Tensor]:
@@ -164,7 +159,7 @@ class DPPOAV(DPPO):
         }
         if self._rarity is not None and batch.token_ids is not None:
             _, buckets = self._table_on(batch.token_ids.device)
-            bucket = self._lookup(buckets, batch.token_ids.long(), NEW)
+            bucket = lookup_ids(buckets, batch.token_ids.long(), NEW)
             inv = invalid.float()
             for b, name in enumerate(BUCKET_NAMES):  # only buckets that have tokens: no 0/0 placeholders
                 sel = tokens & (bucket == b)

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 
 import torch
 
-from vepo.objectives.aggregation import aggregate
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, log_ratio_to_ratio
+from vepo.objectives.batch import PolicyBatch
 from vepo.objectives.grpo import GRPO
 from vepo.objectives.masked import masked_mean
-from vepo.objectives.prepare import add_kl_penalty, prepare
+from vepo.objectives.needs import Needs
+from vepo.objectives.prepare import Prepared
 from vepo.objectives.registry import register_objective
 
 
@@ -81,11 +80,13 @@ class EGSPO(GRPO):
     def on_step_end(self, metrics: dict[str, float]) -> None:
         self.state["step"] = int(self.state.get("step", 0)) + 1
 
-    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        p = prepare(batch, self.name, needs_entropy=True)
-        dtype, logp, old, adv, entropy, mask = p.dtype, p.logp, p.old, p.adv, p.entropy, p.mask
-        valid = mask != 0
+    def needs(self) -> Needs:
+        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, entropy=True,
+                     reference_tokens=self.mu_max > 0.0)
 
+    def token_weights(self, p: Prepared, batch: PolicyBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The entropy gate: 1 for tokens at or above the (1−q) entropy quantile of the micro-batch, φ below."""
+        entropy, valid = p.entropy, p.mask != 0
         valid_h = entropy[valid]
         if valid_h.numel() > 0:
             threshold = torch.quantile(valid_h, 1.0 - self.top_quantile)
@@ -94,33 +95,22 @@ class EGSPO(GRPO):
             threshold = entropy.new_zeros(())
             full = torch.ones_like(valid)
         weight = torch.where(full, torch.ones_like(entropy), torch.full_like(entropy, self.phi))
+        metrics = {
+            "gated_frac": masked_mean((~full).to(p.dtype), valid).item(),
+            "full_weight_frac": masked_mean(full.to(p.dtype), valid).item(),
+            "entropy_threshold": threshold.item(),
+        }
+        return weight, metrics
 
-        ratio = log_ratio_to_ratio(logp - old)
-        per_token = weight * clipped_surrogate(ratio, adv, self.epsilon_low, self.epsilon_high)
-        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
-        loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
-
+    def extra_terms(self, p: Prepared, batch: PolicyBatch) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """μ_step × the hybrid SFT term on reference translations, when μ > 0 and the batch carries them."""
         mu = self.mu_at(int(self.state.get("step", 0)))
-        hybrid = None
-        if mu > 0.0 and batch.sft_logp is not None:
-            hybrid = self._hybrid_term(batch, dtype)
-            loss = loss + mu * hybrid
-
-        with torch.no_grad():
-            metrics = {"loss": loss.item()}
-            metrics.update(clip_fractions(ratio, adv, mask, self.epsilon_low, self.epsilon_high))
-            metrics["ratio_mean"] = masked_mean(ratio, mask).item()
-            metrics["entropy_mean"] = masked_mean(entropy, mask).item()
-            metrics["gated_frac"] = masked_mean((~full).to(dtype), valid).item()
-            metrics["full_weight_frac"] = masked_mean(full.to(dtype), valid).item()
-            metrics["entropy_threshold"] = threshold.item()
-            metrics["mu"] = float(mu)
-            metrics["hybrid_active"] = 0.0 if hybrid is None else 1.0
-            if hybrid is not None:
-                metrics["hybrid_loss"] = hybrid.item()
-            if kl is not None:
-                metrics["kl"] = masked_mean(kl, mask).item()
-        return ObjectiveOutput(loss=loss, metrics=metrics)
+        metrics = {"mu": float(mu), "hybrid_active": 0.0}
+        if mu <= 0.0 or batch.sft_logp is None:
+            return None, metrics
+        hybrid = self._hybrid_term(batch, p.dtype)
+        metrics.update(hybrid_active=1.0, hybrid_loss=hybrid.item())
+        return mu * hybrid, metrics
 
     @staticmethod
     def _hybrid_term(batch: PolicyBatch, dtype: torch.dtype) -> torch.Tensor:

@@ -35,7 +35,9 @@ from vepo.objectives.base import Objective
 from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
 from vepo.objectives.clipping import clip_fractions, clipped_surrogate
 from vepo.objectives.masked import masked_mean
-from vepo.objectives.prepare import add_kl_penalty, prepare
+from vepo.objectives.grpo import clipped_token_stats
+from vepo.objectives.needs import Needs
+from vepo.objectives.prepare import add_kl_penalty, apply_is_weight, prepare
 from vepo.objectives.registry import register_objective
 from vepo.objectives.sequence_ratio import group_ratio, token_form
 
@@ -108,6 +110,9 @@ class ESPO(Objective):
         if self.beta < 0.0:
             raise ValueError(f"beta must be >= 0, got {self.beta!r}")
 
+    def needs(self) -> Needs:
+        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, entropy=True)
+
     @property
     def _alphas(self) -> tuple[float, float]:
         lo = self.alpha if self.alpha_low is None else self.alpha_low
@@ -139,7 +144,7 @@ class ESPO(Objective):
         ratio = token_form(logp, _pick(s_group, in_group))
         eps_lo = _pick(eps_lo_g, in_group)
         eps_hi = eps_lo if a_hi == a_lo else _pick(eps_hi_g, in_group)
-        per_token = clipped_surrogate(ratio, adv, eps_lo, eps_hi)
+        per_token = apply_is_weight(clipped_surrogate(ratio, adv, eps_lo, eps_hi), batch, dtype)
         per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
         loss = aggregate(per_token * _pick(weight_g, in_group), valid, "seq_mean_token_mean")
 
@@ -178,4 +183,5 @@ class ESPO(Objective):
                 metrics[f"clip_frac/g{k}"] = per_group[k]["clip_frac"]
             if kl is not None:
                 metrics["kl"] = masked_mean(kl, valid).item()
-        return ObjectiveOutput(loss=loss, metrics=metrics)
+            stats = clipped_token_stats(ratio, adv, None, eps_lo, eps_hi)
+        return ObjectiveOutput(loss=loss, metrics=metrics, token_stats=stats)

@@ -29,12 +29,19 @@ def prepare(batch: PolicyBatch, name: str, needs_entropy: bool = False) -> Prepa
     # Compute in at least fp32: ratios of bf16 log-probs are too coarse for a 0.2 clip.
     dtype = torch.promote_types(batch.logp.dtype, torch.float32)
     logp = batch.logp.to(dtype)
-    # TRL passes no old log-probs when the rollout batch is used once (fully on-policy): then old == logp
-    # numerically, and detaching gives r = 1 with the policy-gradient ∇ of r.
+    # No behaviour log-probs = on-policy (the batch was sampled by the current weights): old == logp numerically, and
+    # detaching gives r = 1 with the policy-gradient ∇ of r.
     old = logp.detach() if batch.old_logp is None else batch.old_logp.detach().to(dtype)
     adv = token_advantages(batch.advantages.detach().to(dtype), logp)
     entropy = None if batch.entropy is None else batch.entropy.detach().to(dtype)
     return Prepared(dtype=dtype, logp=logp, old=old, adv=adv, mask=batch.mask, entropy=entropy)
+
+
+def apply_is_weight(per_token: Tensor, batch: PolicyBatch, dtype: torch.dtype) -> Tensor:
+    """Policy loss × the rollout engine's importance weight (TRL's vLLM correction), when the batch carries one."""
+    if batch.is_weight is None:
+        return per_token
+    return per_token * batch.is_weight.detach().to(dtype)
 
 
 def add_kl_penalty(per_token: Tensor, p: Prepared, batch: PolicyBatch, beta: float,

@@ -67,6 +67,16 @@ def rarity_from_counts(counts: Tensor) -> Tensor:
     return rarity.float()
 
 
+def lookup_ids(table: Tensor, ids: Tensor, outside: float | int) -> Tensor:
+    """table[ids], with ids outside [0, V) (added after the table was built, padding) mapped to `outside`."""
+    V = table.shape[0]
+    if table.device != ids.device:
+        table = table.to(ids.device)
+    inside = (ids >= 0) & (ids < V)
+    values = table[ids.clamp(0, V - 1)]
+    return torch.where(inside, values, torch.full_like(values, outside))
+
+
 def rarity_bucket(
     rarity: Tensor, counts: Tensor | None = None, rare_threshold: float = DEFAULT_RARE_THRESHOLD
 ) -> Tensor:

@@ -20,10 +20,9 @@ State: {"lambda", "H0", "target_entropy", "step", "last_entropy"}; `state_dict()
 Non-finite or missing entropies skip the update (the step counter still advances).
 
 Optional entropy bonus (entropy_coef = c_H > 0): loss −= c_H · mean_t H_t over valid tokens, only while the batch's
-H̄ < H*. PolicyBatch.entropy is normally detached, and a detached bonus has no gradient: the bonus is then reported
-(metric entropy_bonus) but not added to the loss (entropy_bonus_active=0). To make it act, the trainer must pass an
-entropy tensor that carries gradient; `needs_entropy_grad` (entropy_coef > 0) tells it to. The tempering always uses
-the detached entropy.
+H̄ < H*. With entropy_coef > 0, `needs()` asks the trainer for an entropy that carries gradient, so the bonus acts on
+the update (entropy_bonus_active=1); a batch with a detached entropy (a direct caller) only reports it
+(entropy_bonus, entropy_bonus_active=0). The tempering always uses the detached entropy.
 
 Metrics: loss, lambda, entropy_mean, target_entropy (once known), adv_token_spread (population std of f_t over valid
 tokens), clip_frac (+ _low/_high), ratio_mean, and entropy_bonus / entropy_bonus_active when entropy_coef > 0.
@@ -37,12 +36,11 @@ from typing import Any
 
 import torch
 
-from vepo.objectives.aggregation import aggregate
-from vepo.objectives.batch import ObjectiveOutput, PolicyBatch
-from vepo.objectives.clipping import clip_fractions, clipped_surrogate, log_ratio_to_ratio
+from vepo.objectives.batch import PolicyBatch
 from vepo.objectives.grpo import GRPO
 from vepo.objectives.masked import masked_count, masked_mean, masked_var
-from vepo.objectives.prepare import add_kl_penalty, prepare
+from vepo.objectives.needs import Needs
+from vepo.objectives.prepare import Prepared
 from vepo.objectives.registry import register_objective
 
 
@@ -87,10 +85,10 @@ class VEPO(GRPO):
             {"lambda": float(self.lambda_init), "H0": None, "target_entropy": None, "step": 0, "last_entropy": None}
         )
 
-    @property
-    def needs_entropy_grad(self) -> bool:
-        """True when the entropy bonus is on: the trainer must then pass entropy with gradient for it to act."""
-        return self.entropy_coef > 0.0
+    def needs(self) -> Needs:
+        # The entropy bonus only changes the update when the entropy carries gradient: ask for it when it is on.
+        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, entropy=True,
+                     entropy_grad=self.entropy_coef > 0.0)
 
     def tempering_factor(self, entropy: torch.Tensor, mask: torch.Tensor, lam: float) -> torch.Tensor:
         """f_t = clamp(1 + λ(H_t/H̄ − 1), 1−c, 1+c) on valid tokens, 1 elsewhere and when H̄ = 0 (no grad)."""
@@ -101,47 +99,34 @@ class VEPO(GRPO):
         factor = (1.0 + lam * (entropy / safe_mean - 1.0)).clamp(1.0 - c, 1.0 + c)
         return torch.where(valid & (h_mean > 0), factor, torch.ones_like(factor))
 
-    def __call__(self, batch: PolicyBatch) -> ObjectiveOutput:
-        p = prepare(batch, self.name, needs_entropy=True)
-        dtype, logp, old, adv, entropy, mask = p.dtype, p.logp, p.old, p.adv, p.entropy, p.mask
+    def token_advantages(self, p: Prepared, batch: PolicyBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Entropy-tempered advantages A_{i,t} = Â_i·f_t with the current λ (and the micro-batch's H̄ for the
+        controller's fallback)."""
         lam = float(self.state.get("lambda", self.lambda_init))
-
-        factor = self.tempering_factor(entropy, mask, lam)
-        adv_tok = adv * factor  # (B, T)
-        ratio = log_ratio_to_ratio(logp - old)
-        per_token = clipped_surrogate(ratio, adv_tok, self.epsilon_low, self.epsilon_high)
-        per_token, kl = add_kl_penalty(per_token, p, batch, self.beta, self.name)
-        loss = aggregate(per_token, mask, self.aggregation, self.max_completion_length)
-
+        factor = self.tempering_factor(p.entropy, p.mask, lam)
         with torch.no_grad():
-            h_mean = masked_mean(entropy, mask).item()
-            has_tokens = masked_count(mask).item() > 0
-        if has_tokens:
-            self.state["last_entropy"] = h_mean
+            h_mean = masked_mean(p.entropy, p.mask).item()
+            if masked_count(p.mask).item() > 0:
+                self.state["last_entropy"] = h_mean
+        metrics = {"lambda": lam, "adv_token_spread": masked_var(factor, p.mask).sqrt().item()}
+        if self.state.get("target_entropy") is not None:
+            metrics["target_entropy"] = float(self.state["target_entropy"])
+        return p.adv * factor, metrics
+
+    def extra_terms(self, p: Prepared, batch: PolicyBatch) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """The gated entropy bonus −c_H·mean H while the batch's H̄ is below H*; it acts only when the entropy
+        carries gradient (Needs.entropy_grad), and is reported either way."""
+        if self.entropy_coef <= 0.0:
+            return None, {}
         target = self.state.get("target_entropy")
-
-        bonus_value, bonus_active = 0.0, False
-        if self.entropy_coef > 0.0 and target is not None and has_tokens and h_mean < target:
-            bonus_value = self.entropy_coef * h_mean
-            if batch.entropy.requires_grad:
-                loss = loss - self.entropy_coef * masked_mean(batch.entropy.to(dtype), mask)
-                bonus_active = True
-
-        with torch.no_grad():
-            metrics = {"loss": loss.item()}
-            metrics.update(clip_fractions(ratio, adv_tok, mask, self.epsilon_low, self.epsilon_high))
-            metrics["ratio_mean"] = masked_mean(ratio, mask).item()
-            metrics["lambda"] = lam
-            metrics["entropy_mean"] = h_mean
-            if target is not None:
-                metrics["target_entropy"] = float(target)
-            metrics["adv_token_spread"] = masked_var(factor, mask).sqrt().item()
-            if self.entropy_coef > 0.0:
-                metrics["entropy_bonus"] = bonus_value
-                metrics["entropy_bonus_active"] = 1.0 if bonus_active else 0.0
-            if kl is not None:
-                metrics["kl"] = masked_mean(kl, mask).item()
-        return ObjectiveOutput(loss=loss, metrics=metrics)
+        h_mean = masked_mean(p.entropy, p.mask).item()
+        on = target is not None and masked_count(p.mask).item() > 0 and h_mean < target
+        active = on and batch.entropy.requires_grad
+        metrics = {"entropy_bonus": self.entropy_coef * h_mean if on else 0.0,
+                   "entropy_bonus_active": 1.0 if active else 0.0}
+        if not active:
+            return None, metrics
+        return -self.entropy_coef * masked_mean(batch.entropy.to(p.dtype), p.mask), metrics
 
     def on_step_end(self, metrics: dict[str, float]) -> None:
         s = self.state

@@ -71,6 +71,16 @@ def _prompt_tokens(cfg: TrainConfig, sources: list[str]) -> tuple[float, str]:
     return sum(len(p.encode()) for p in prompts) / len(prompts) / 4, "≈ bytes/4"
 
 
+def off_policy_summary(t) -> str:
+    """How rollout batches map to optimiser steps (train.steps_per_generation, train.num_iterations)."""
+    per_rollout = t.steps_per_generation * t.num_iterations
+    text = (f"steps_per_generation={t.steps_per_generation}, num_iterations={t.num_iterations}: one rollout of "
+            f"{t.prompts_per_step * t.steps_per_generation} prompts feeds {per_rollout} optimiser step(s)")
+    if per_rollout == 1:
+        return text + "; on-policy (ratio ≡ 1: clips and trust regions never act)"
+    return text + f"; {per_rollout - 1} of every {per_rollout} steps are off-policy (clips and trust regions act)"
+
+
 def training_plan(cfg: TrainConfig) -> dict:
     from vepo.training.launch import launch_command, world_size
     from vepo.training.pipeline import sft_schedule
@@ -94,6 +104,7 @@ def training_plan(cfg: TrainConfig) -> dict:
         "effective batch": (f"{completions} completions = {processes} process(es) × "
                             f"{completions // (t.gradient_accumulation_steps * processes)} per device × "
                             f"{t.gradient_accumulation_steps} accumulation") if rl else "—",
+        "off-policy reuse": off_policy_summary(t) if rl else "—",
         "tokens per RL step": (f"≤ {completions * (prompt_len + t.max_completion_length):,.0f} (prompt "
                                f"{prompt_len:.0f} tokens {how} + {t.max_completion_length} completion, × "
                                f"{completions})") if rl else "—",

@@ -11,6 +11,7 @@ from trl import GRPOConfig
 
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
+from vepo.objectives import Needs
 from vepo.rewards.mixer import MixedRewardFunction, RewardMix
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
@@ -31,16 +32,18 @@ from vepo.utils.io import atomic_write_json
 _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
 
 
-def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
+def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:
+    """TRL's arguments for the RL stage. Off-policy reuse: one rollout batch of prompts_per_step ×
+    steps_per_generation prompts is split into steps_per_generation optimiser steps (TRL counts micro-batches, so
+    its steps_per_generation is ours × the accumulation steps), and the whole sweep is repeated num_iterations times."""
     t = cfg.train
     completions = t.prompts_per_step * t.num_generations  # per optimiser step, over all processes
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if completions % (t.gradient_accumulation_steps * processes):
         raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
                         f"by gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
-    advantage = getattr(objective, "advantage", "group")
-    if advantage not in _SCALE_REWARDS:
-        raise VepoError(f"objective advantage estimator '{advantage}' is not supported by the trainer")
+    if needs.advantage not in _SCALE_REWARDS:
+        raise VepoError(f"objective advantage estimator '{needs.advantage}' is not supported by the trainer")
     return GRPOConfig(
         **common_trainer_args(cfg, run_dir, "rl"),
         max_steps=t.rl_steps,
@@ -50,11 +53,14 @@ def grpo_config(cfg: TrainConfig, objective, run_dir: Path) -> GRPOConfig:
         per_device_train_batch_size=completions // (t.gradient_accumulation_steps * processes),
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         num_generations=t.num_generations,
+        steps_per_generation=t.steps_per_generation * t.gradient_accumulation_steps,
+        num_iterations=t.num_iterations,
         max_completion_length=t.max_completion_length,
         temperature=t.temperature,
         top_p=t.top_p,
-        beta=float(getattr(objective, "beta", 0.0)),
-        scale_rewards=_SCALE_REWARDS[advantage],
+        # TRL reads β only to decide whether to run the reference model; the objective applies its own β.
+        beta=1.0 if needs.ref_logp else 0.0,
+        scale_rewards=_SCALE_REWARDS[needs.advantage],
         logging_steps=1,
         log_completions=False,
         model_init_kwargs=model_init_kwargs(cfg),
@@ -81,13 +87,12 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
            extra_callbacks: Sequence = ()) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path),
     continuing from the trainer checkpoint `resume_from` when given."""
-    args = grpo_config(cfg, objective, run_dir)
+    args = grpo_config(cfg, objective.needs(), run_dir)
     extra_funcs, extra_weights = algorithm_rewards(cfg)
     reward_funcs = [MixedRewardFunction(reward_mix, total_steps=cfg.train.rl_steps), *extra_funcs]
     args.reward_weights = [1.0, *extra_weights]
-    if getattr(objective, "needs_token_rarity", False):
-        rarity, counts, _ = rarity_table(tokenizer, list(dataset["ref"]), run_dir / "cache")
-        objective.set_token_rarity(rarity, counts)
+    # Every run gets the rarity table: the diagnostics bucket tokens by it (DPPO-AV's thresholds read it too).
+    rarity, counts, _ = rarity_table(tokenizer, list(dataset["ref"]), run_dir / "cache")
     trainer = VepoGRPOTrainer(
         model=str(model_path),
         reward_funcs=reward_funcs,
@@ -96,6 +101,8 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
         processing_class=tokenizer,
         objective=objective,
         algo_trainer=cfg.algo.trainer,
+        token_rarity=rarity,
+        token_counts=counts,
         peft_config=peft_config(cfg.model.lora),
         callbacks=[MetricsJsonlCallback(run_dir / "metrics.jsonl", stage="rl"),
                    StepControllersCallback(objective, reward_mix), VepoStateCallback(objective, reward_mix),

@@ -1,7 +1,10 @@
 """vepo's GRPO trainer: TRL's GRPOTrainer does rollouts, rewards and advantages; vepo's objective owns the loss.
 
-Beyond the loss hook it adds what some algorithms ask of the rollout batch: DAPO's dynamic sampling, the rollout
-top-K log-probs of DPPO's top-K divergences, and the reference-translation tokens of EGSPO's hybrid SFT term.
+What the objective gets is decided by its `needs()` record alone: the rollout top-K log-probs of DPPO's top-K
+divergences, the reference-translation tokens of EGSPO's hybrid SFT term, an entropy with gradient, the rarity
+table. Beyond that the trainer adds DAPO's dynamic sampling, the per-bucket diagnostics of every objective
+(vepo/objectives/diagnostics.py), and one reduction of the objective metrics over all processes before anything
+(log, controllers) reads them.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import random
 
 import torch
+import torch.distributed as dist
 from trl import GRPOTrainer
 
 from vepo.config.schema import AlgoTrainerConfig
 from vepo.data.prompts import make_completion
 from vepo.objectives import PolicyBatch
+from vepo.objectives.diagnostics import bucket_diagnostics
+from vepo.objectives.rarity import lookup_ids
 from vepo.training.batch_rows import concat_rows, degenerate_groups, select_rows
 from vepo.training.topk import completion_log_softmax_topk
 
@@ -21,20 +27,23 @@ from vepo.training.topk import completion_log_softmax_topk
 class VepoGRPOTrainer(GRPOTrainer):
     """`GRPOTrainer` whose `_compute_loss` (a private hook of trl==1.16.0, pinned) calls a registry objective."""
 
-    def __init__(self, *args, objective, algo_trainer: AlgoTrainerConfig | None = None, **kwargs):
+    # Metrics that are means over a process's micro-batches and drive controllers: reduced over all processes.
+    SHARED_METRIC_PREFIXES = ("objective/", "diag/", "entropy")
+
+    def __init__(self, *args, objective, algo_trainer: AlgoTrainerConfig | None = None,
+                 token_rarity: torch.Tensor | None = None, token_counts: torch.Tensor | None = None, **kwargs):
+        """`token_rarity` / `token_counts`: the (V,) rarity table of the training targets and the counts behind it,
+        for the diagnostics by rarity bucket (and handed to an objective whose needs() asks for them)."""
         super().__init__(*args, **kwargs)
         self.objective = objective
+        self.needs = objective.needs()
         self.algo_trainer = algo_trainer or AlgoTrainerConfig()
         self._resample_rng = random.Random(self.args.seed)
-
-    # ---- what the objective needs -------------------------------------------------------------------------------
-    @property
-    def _top_k(self) -> int | None:
-        return getattr(self.objective, "topk_k", None)
-
-    @property
-    def _wants_reference_tokens(self) -> bool:
-        return float(getattr(self.objective, "mu_max", 0.0) or 0.0) > 0.0
+        self.token_rarity = token_rarity
+        if self.needs.token_rarity:
+            if token_rarity is None:
+                raise ValueError(f"objective {objective.name!r} needs the token rarity table (token_rarity=...)")
+            objective.set_token_rarity(token_rarity, token_counts)
 
     # ---- rollout batch ------------------------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
@@ -43,13 +52,14 @@ class VepoGRPOTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         if self.algo_trainer.dynamic_sampling and mode == "train":
             out, rows = self._dynamic_sampling(out, rows)
-        if self._top_k and out.get("old_per_token_logps") is not None:
-            # Off-policy reuse: the anchor is the rollout policy, so its top-K must be taken now.
+        if self.needs.rollout_topk and out.get("old_per_token_logps") is not None:
+            # Off-policy reuse: the anchor is the rollout policy, so its top-K must be taken now. (On-policy
+            # batches need none: their divergence is identically 0.)
             ids, mask = self._sequence(out)
             with self.accelerator.autocast():
                 out["old_topk_logp"], out["old_topk_ids"] = completion_log_softmax_topk(
-                    self.model, ids, mask, out["completion_ids"].size(1), self.temperature, self._top_k)
-        if self._wants_reference_tokens:
+                    self.model, ids, mask, out["completion_ids"].size(1), self.temperature, self.needs.rollout_topk)
+        if self.needs.reference_tokens:
             out.update(self._reference_token_inputs(rows))
         return out
 
@@ -120,38 +130,33 @@ class VepoGRPOTrainer(GRPOTrainer):
             model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True
         )
         mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
-        # TRL skips the behaviour-policy pass when the batch is used once (on-policy): then old == sg(logp).
+        # TRL computes behaviour log-probs only for reused (off-policy) batches, or always with vLLM; None means the
+        # batch was sampled by the current weights.
         old_logp = inputs.get("old_per_token_logps")
         batch = PolicyBatch(
             logp=logp,
-            old_logp=logp.detach() if old_logp is None else old_logp,
+            old_logp=old_logp,
             advantages=inputs["advantages"],
             mask=mask.to(logp.dtype),
-            entropy=entropy.detach() if entropy is not None else None,
+            entropy=None if entropy is None else (entropy if self.needs.entropy_grad else entropy.detach()),
             ref_logp=inputs.get("ref_per_token_logps"),
             token_ids=completion_ids,
+            # TRL's vLLM correction (truncated or masked as configured); present only with vLLM rollouts.
+            is_weight=inputs.get("importance_sampling_ratio"),
         )
-        if self._top_k:
-            self._fill_topk(model, inputs, batch, input_ids, attention_mask)
-        if self._wants_reference_tokens and "sft_ids" in inputs:
+        if self.needs.rollout_topk and old_logp is not None:
+            T = completion_ids.size(1)
+            with self.accelerator.autocast():  # the same precision as TRL's log-prob pass
+                batch.old_topk_logp, batch.old_topk_ids = inputs["old_topk_logp"], inputs["old_topk_ids"]
+                batch.cur_topk_logp, _ = completion_log_softmax_topk(
+                    model, input_ids, attention_mask, T, self.temperature, self.needs.rollout_topk,
+                    ids=batch.old_topk_ids)
+        if self.needs.reference_tokens and "sft_ids" in inputs:
             sft_ids, sft_attention = self._sequence(inputs, prefix="sft_")
             batch.sft_logp, _, _ = self._get_per_token_logps_and_entropies(
                 model, sft_ids, sft_attention, inputs["sft_ids"].size(1))
             batch.sft_mask = inputs["sft_mask"].to(logp.dtype)
         return batch
-
-    def _fill_topk(self, model, inputs, batch: PolicyBatch, input_ids, attention_mask) -> None:
-        T = inputs["completion_ids"].size(1)
-        with self.accelerator.autocast():  # the same precision as TRL's log-prob pass
-            if "old_topk_ids" in inputs:
-                batch.old_topk_logp, batch.old_topk_ids = inputs["old_topk_logp"], inputs["old_topk_ids"]
-                batch.cur_topk_logp, _ = completion_log_softmax_topk(
-                    model, input_ids, attention_mask, T, self.temperature, self._top_k, ids=batch.old_topk_ids)
-            else:
-                # On-policy: the rollout policy is the current one, so one pass gives both.
-                topk_logp, topk_ids = completion_log_softmax_topk(
-                    model, input_ids, attention_mask, T, self.temperature, self._top_k)
-                batch.old_topk_logp, batch.old_topk_ids, batch.cur_topk_logp = topk_logp, topk_ids, topk_logp
 
     def _compute_loss(self, model, inputs):
         batch = self.policy_batch(model, inputs)
@@ -164,5 +169,30 @@ class VepoGRPOTrainer(GRPOTrainer):
             metrics[f"objective/{name}"].append(float(value))
         if batch.entropy is not None:
             m = batch.mask
-            metrics["entropy"].append(float((batch.entropy * m).sum() / m.sum().clamp(min=1.0)))
+            metrics["entropy"].append(float((batch.entropy.detach() * m).sum() / m.sum().clamp(min=1.0)))
+        if out.token_stats is not None:
+            rarity = None if self.token_rarity is None else lookup_ids(self.token_rarity, batch.token_ids.long(), 1.0)
+            diag = bucket_diagnostics(out.token_stats, batch.mask, batch.entropy, rarity, batch.logp, batch.old_logp)
+            for name, value in diag.items():
+                metrics[name].append(value)
         return loss
+
+    # ---- metrics shared by all processes -------------------------------------------------------------------------
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """TRL averages each metric's values since the last log; first make those values every process's, so the
+        logged means, and the controllers that read them (VEPO's λ, the reward balance), agree across ranks."""
+        mode = "train" if self.model.training else "eval"
+        if self.accelerator.num_processes > 1 and dist.is_available() and dist.is_initialized():
+            share_metric_values(self._metrics[mode], self.SHARED_METRIC_PREFIXES)
+        super().log(logs, start_time)
+
+
+def share_metric_values(metrics: dict[str, list[float]], prefixes: tuple[str, ...]) -> None:
+    """Replace each local list of values whose key starts with one of `prefixes` by the concatenation of every
+    process's list, in rank order (so every process computes the same mean, bit for bit). Processes may hold
+    different keys (a bucket that only one rank saw): the object gather tolerates that."""
+    local = {k: list(v) for k, v in metrics.items() if k.startswith(prefixes)}
+    gathered: list[dict[str, list[float]] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, local)
+    for key in sorted({k for part in gathered for k in part}):
+        metrics[key] = [v for part in gathered for v in part.get(key, [])]
