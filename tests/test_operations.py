@@ -14,20 +14,29 @@ from vepo.training.launch import accelerate_config, check_hardware
 
 
 def test_two_cpu_processes_with_lora_form_one_group_rank0_writes_and_adapters_equal_merged(tmp_path):
-    """One run covers both: 2 CPU processes (torchrun, gloo) training LoRA adapters, merged on request."""
+    """One run covers all three: 2 CPU processes (torchrun, gloo) training LoRA adapters, merged on request, with
+    VEPO's λ controller and the reward balance's entropy state, which must agree on both ranks."""
     from vepo.models.loading import load_model
 
     run_dir = tmp_path / "ddp"
     proc = run_vepo("train", "hardware=cpu_ddp", "model.lora.r=4", "model.lora.merge=true", *SMOKE_OVERRIDES,
+                    "train.rl_steps=3", "algo=vepo",
                     f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((run_dir / "launch" / f"rank-{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2] and {r["backend"] for r in ranks} == {"gloo"}
     assert "nproc_per_node=2" in (run_dir / "launch" / "command.txt").read_text()
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2]  # rank 0 alone logs: no duplicated lines
+    assert steps == [1, 2, 3]  # rank 0 alone logs: no duplicated lines
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["rl_steps_logged"] == 2 and summary["chrf_rl"] is not None
+    assert summary["rl_steps_logged"] == 3 and summary["chrf_rl"] is not None
+    # Controllers were fed metrics reduced over both ranks: identical state, and it is what the checkpoint holds.
+    states = [json.loads((run_dir / "launch" / f"objective_state-rank{r}.json").read_text()) for r in (0, 1)]
+    assert states[0] == states[1]
+    assert states[0]["state"]["step"] == 3 and states[0]["state"]["lambda"] != 0.5  # λ moved from λ_0
+    assert states[0]["reward_balance"]["H0"] is not None
+    saved = json.loads((run_dir / "checkpoint" / "objective_state.json").read_text())
+    assert saved["state"] == states[0]["state"]
     # LoRA: adapters saved beside the merged model, and applying them to the base gives the merged model.
     adapters, merged = run_dir / "checkpoint-adapter", run_dir / "checkpoint"
     assert (adapters / "adapter_config.json").is_file() and (merged / "model.safetensors").is_file()

@@ -179,3 +179,56 @@ def test_egspo_stage_one_overrides_sft_schedule():
     assert sft_schedule(cfg) == (cfg.train.sft_steps, cfg.train.sft_lr)
     cfg.algo.trainer.sft_warmup_steps, cfg.algo.trainer.sft_warmup_lr = 7, 2e-5
     assert sft_schedule(cfg) == (7, 2e-5)
+
+
+def _grads(model):
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def test_vepo_entropy_bonus_gets_a_differentiable_entropy_and_changes_the_update(tiny):
+    torch.manual_seed(0)
+    plain = make_trainer(tiny, get_objective("vepo"))
+    inputs = plain._generate_and_score_completions(group_rows(tiny[1], 4))
+    assert not plain.policy_batch(plain.model, inputs).entropy.requires_grad
+    grads = {}
+    for coef in (0.0, 0.5):
+        obj = get_objective("vepo", entropy_coef=coef)
+        obj.state.update(H0=10.0, target_entropy=10.0)  # H̄ < H*: the bonus gate is open
+        trainer = make_trainer(tiny, obj)
+        batch = trainer.policy_batch(trainer.model, inputs)
+        assert batch.entropy.requires_grad == (coef > 0)
+        out = obj(batch)
+        assert out.metrics.get("entropy_bonus_active", 0.0) == (1.0 if coef > 0 else 0.0)
+        trainer.model.zero_grad()
+        out.loss.backward()
+        grads[coef] = _grads(trainer.model)
+    assert (grads[0.5] - grads[0.0]).abs().max() > 1e-6  # the bonus moved the gradient
+
+
+def test_importance_sampling_ratio_reaches_the_objective(tiny):
+    trainer = make_trainer(tiny, get_objective("dapo"))
+    torch.manual_seed(0)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    inputs["old_per_token_logps"] = inputs["completion_mask"].float() * 0  # stands for TRL's vLLM path
+    base = trainer.objective(trainer.policy_batch(trainer.model, inputs)).loss
+    # TRL puts the truncated vLLM correction under this key when rollout=vllm_*; the loss must be weighted by it.
+    inputs["importance_sampling_ratio"] = torch.full_like(inputs["completion_mask"], 0.25, dtype=torch.float32)
+    batch = trainer.policy_batch(trainer.model, inputs)
+    assert batch.is_weight is not None
+    assert trainer.objective(batch).loss.item() == pytest.approx(0.25 * base.item(), rel=1e-5)
+
+
+def test_loss_logs_bucket_diagnostics(tiny):
+    trainer = make_trainer(tiny, get_objective("grpo", beta=0.0), num_iterations=2)
+    rarity = torch.linspace(0, 1, len(trainer.processing_class))
+    trainer.token_rarity = rarity
+    torch.manual_seed(0)
+    inputs = trainer._generate_and_score_completions(group_rows(tiny[1], 4))
+    trainer.model.eval()
+    trainer._compute_loss(trainer.model, inputs)
+    logged = trainer._metrics["eval"]
+    shares = [logged[f"diag/entropy_q{k}/token_share"][-1] for k in range(1, 6)]
+    assert sum(shares) == pytest.approx(1.0) and all(s > 0 for s in shares)
+    rarity_shares = [logged[f"diag/rarity_q{k}/token_share"][-1] for k in range(1, 6)]
+    assert sum(rarity_shares) == pytest.approx(1.0)
+    assert logged["diag/kl_old"][-1] == pytest.approx(0.0, abs=1e-6)  # not moved yet

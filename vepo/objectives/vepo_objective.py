@@ -141,6 +141,7 @@ class VEPO(GRPO):
         s["step"] = int(s.get("step", 0)) + 1
         if h is None:
             return
+        s["last_entropy"] = h  # the step's value (every process's mean), not this process's last micro-batch
         if s.get("H0") is None:
             if h <= 0.0:  # a zero first entropy would give H* = 0: wait for a usable one
                 return

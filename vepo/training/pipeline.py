@@ -75,13 +75,16 @@ def _window_mean(values: list[float], first: bool) -> float | None:
 
 
 def _reward_trend(metrics_path: Path) -> dict:
-    rewards = []
+    """Steps logged and the mean reward of the first / last 10% of rollouts (with steps_per_generation > 1 or
+    num_iterations > 1 only the steps that generate carry a reward)."""
+    steps, rewards = 0, []
     if metrics_path.exists():
         for line in metrics_path.read_text().splitlines():
             rec = json.loads(line)
+            steps += 1
             if rec.get("reward_mean") is not None:
                 rewards.append(rec["reward_mean"])
-    return {"rl_steps_logged": len(rewards), "reward_first_10pct": _window_mean(rewards, True),
+    return {"rl_steps_logged": steps, "reward_first_10pct": _window_mean(rewards, True),
             "reward_last_10pct": _window_mean(rewards, False)}
 
 

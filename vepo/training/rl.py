@@ -111,6 +111,11 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
     if resume_from is not None:
         truncate_metrics(run_dir / "metrics.jsonl", restore_controller_state(resume_from, objective, reward_mix))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if trainer.accelerator.num_processes > 1:  # evidence that every rank ended with the same controller state
+        rank = trainer.accelerator.process_index
+        atomic_write_json(run_dir / "launch" / f"objective_state-rank{rank}.json",
+                          {"objective": objective.name, "state": objective.state_dict(),
+                           "reward_balance": reward_mix.balance.state})
     return save_stage(trainer, tokenizer, out_dir, {"stage": "rl", "steps": cfg.train.rl_steps},
                       lambda tmp: save_objective_state(objective, tmp), merge_adapters=cfg.model.lora.merge)
 
