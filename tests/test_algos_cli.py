@@ -1,4 +1,5 @@
-"""`vepo train algo=<name>` works on the toy default for every objective (and algo=sft), in one Hydra multirun."""
+"""`vepo train algo=<name>` works on the toy default for every objective (and algo=sft), in one Hydra multirun, and
+the clip- and divergence-based objectives' trust regions act with the default off-policy reuse."""
 
 from __future__ import annotations
 
@@ -19,12 +20,20 @@ SIGNATURE_METRIC = {
 }
 
 
+# Algorithms whose clip or trust-region mask must act in a default run (ratio ≠ 1 and a clip/mask fraction > 0 at
+# some step): the default train.steps_per_generation=2 makes every second optimiser step off-policy.
+TRUST_REGION_ACTS = ("vepo", "espo", "dapo", "dppo_binary_tv", "dppo_av")
+RL_STEPS = 4
+
+
 def test_every_algorithm_trains(tmp_path):
     names = list_objectives()
     assert set(SIGNATURE_METRIC) == set(names)
     sweep = tmp_path / "sweep"
-    proc = run_vepo("train", "-m", f"algo={','.join(names + ['sft'])}", *SMOKE_OVERRIDES,
-                    "train.evaluate_after_sft=false", f"hydra.sweep.dir={sweep}", timeout=1200)
+    # 40 SFT steps: a policy confident enough that one update moves probabilities past the trust regions.
+    proc = run_vepo("train", "-m", f"algo={','.join(names + ['sft'])}", *SMOKE_OVERRIDES, "train.sft_steps=40",
+                    f"train.rl_steps={RL_STEPS}", "train.evaluate_after_sft=false", f"hydra.sweep.dir={sweep}",
+                    timeout=2400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = set()
     for job in (p for p in sweep.iterdir() if (p / "config.yaml").exists()):
@@ -36,15 +45,22 @@ def test_every_algorithm_trains(tmp_path):
             assert json.loads((job / "summary.json").read_text())["chrf_sft"] is not None
             continue
         lines = [json.loads(x) for x in (job / "metrics.jsonl").read_text().splitlines()]
-        assert [r["step"] for r in lines] == [1, 2], algo
+        assert [r["step"] for r in lines] == list(range(1, RL_STEPS + 1)), algo
         assert SIGNATURE_METRIC[algo] in lines[-1], (algo, sorted(lines[-1]))
         assert lines[-1]["clip_frac"] is not None, algo
+        # Steps 1 and 3 start a rollout (on-policy: ratio 1, nothing moved); 2 and 4 reuse it.
+        assert [r["diag/kl_old"] < 1e-6 for r in lines] == [True, False, True, False], algo
+        assert "diag/entropy_q5/grad_share" in lines[-1] and "diag/rarity_q1/token_share" in lines[-1], algo
+        if algo in TRUST_REGION_ACTS:
+            assert any(abs(r["objective/ratio_mean"] - 1.0) > 1e-4 for r in lines), algo
+            assert any(r["clip_frac"] > 0.0 for r in lines), (algo, [r["clip_frac"] for r in lines])
         state = json.loads((job / "checkpoint" / "objective_state.json").read_text())
         assert state["objective"] == algo
         if algo == "vepo":
-            assert state["state"]["step"] == 2 and state["state"]["H0"] is not None
+            assert state["state"]["step"] == RL_STEPS and state["state"]["H0"] is not None
         if algo == "dppo_av":
             assert list((job / "cache").glob("token_counts_*.safetensors"))
         if algo == "dapo":
-            assert "rewards/overlong/mean" in lines[-1] and "dynamic_sampling/rounds" in lines[-1]
+            rollout_step = lines[-2]  # rewards and dynamic sampling are logged on the steps that generate
+            assert "rewards/overlong/mean" in rollout_step and "dynamic_sampling/rounds" in rollout_step
     assert seen == set(names) | {"sft"}

@@ -74,6 +74,31 @@ def test_dry_run_plan_shows_batch_split_and_launch_command():
     assert plan["effective batch"] == "128 completions = 4 process(es) × 32 per device × 1 accumulation"
     assert "accelerate.commands.launch --config_file" in plan["launch"] and "every 50 steps" in plan["checkpoints"]
     assert plan["parameters"].endswith(" M")
+    assert plan["off-policy reuse"].startswith("steps_per_generation=2, num_iterations=1: one rollout of 32 prompts "
+                                               "feeds 2 optimiser step(s); 1 of every 2 steps are off-policy")
+    on_policy = compose_config("train", ["train.steps_per_generation=1"])
+    assert "on-policy" in training_plan(OmegaConf.to_object(on_policy))["off-policy reuse"]
+
+
+def test_off_policy_keys_are_validated_and_reach_trl(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vepo.config.checks import check_train_config
+    from vepo.config.validate import compose_config
+    from vepo.objectives import get_objective
+    from vepo.training.rl import grpo_config
+
+    with pytest.raises(VepoError, match=r"train.num_iterations=0 must be >= 1"):
+        check_train_config(compose_config("train", ["train.num_iterations=0"]))
+    with pytest.raises(VepoError, match="train.steps_per_generation"):
+        compose_config("train", ["train.steps_per_generation=two"])
+    cfg = OmegaConf.to_object(compose_config("train", ["train.steps_per_generation=3", "train.num_iterations=2",
+                                                       "train.gradient_accumulation_steps=2"]))
+    args = grpo_config(cfg, get_objective("grpo").needs(), tmp_path)
+    # TRL counts micro-batches: 3 optimiser steps × 2 accumulation steps per rollout batch
+    assert (args.steps_per_generation, args.num_iterations, args.gradient_accumulation_steps) == (6, 2, 2)
+    assert args.generation_batch_size == 3 * 16 * 8 and args.beta == 1.0
+    assert grpo_config(cfg, get_objective("dapo").needs(), tmp_path).beta == 0.0
 
 
 def test_dry_run_cli_trains_nothing_and_creates_no_run_directory(tmp_path, monkeypatch, capsys):
