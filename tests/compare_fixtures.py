@@ -66,3 +66,43 @@ def write_eval_dir(root: Path, records: list[dict], overrides: list[str] | None 
 
             (root / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return root
+
+
+def bucket_stats(bucketing: str, quintiles: dict[int, tuple[float, float | None, float | None]]) -> dict:
+    """diag/<bucketing>_q{k}/… keys from {k: (token_share, clip_frac, grad_share)}; None leaves a key out, as
+    training does for a bucket without tokens."""
+    out = {}
+    for q, (tokens, clip, grad) in quintiles.items():
+        out[f"diag/{bucketing}_q{q}/token_share"] = tokens
+        if clip is not None:
+            out[f"diag/{bucketing}_q{q}/clip_frac"] = clip
+        if grad is not None:
+            out[f"diag/{bucketing}_q{q}/grad_share"] = grad
+    return out
+
+
+def diag_step(step: int, *, kl_old: float, clip_frac: float, ratio_mean: float, rollout_step: int = 1,
+              entropy_q5: tuple[float, float | None, float | None] = (0.2, 0.0, 0.2),
+              rarity_q5: tuple[float, float | None, float | None] = (0.05, 0.0, 0.05)) -> dict:
+    """One RL step of metrics.jsonl with the diagnostics keys; q1..q4 get plain values, q5 the given ones."""
+    plain = {q: (0.2, 0.1 * q * (rollout_step > 0), 0.2) for q in range(1, 5)}
+    return {"step": step, "stage": "rl", "clip_frac": clip_frac, "objective/ratio_mean": ratio_mean,
+            "diag/kl_old": kl_old, "diag/rollout_step": rollout_step, "entropy_mean": 0.5 + 0.01 * step,
+            **bucket_stats("entropy", {**plain, 5: entropy_q5}), **bucket_stats("rarity", {**plain, 5: rarity_q5})}
+
+
+def on_policy_step(step: int) -> dict:
+    """What training logs on a step that samples fresh rollouts: nothing clipped, ratio 1, a KL to π_old that is
+    only rounding noise (as bf16 log-prob passes give): the step is told apart by diag/rollout_step = 0."""
+    return diag_step(step, kl_old=1e-9, clip_frac=0.0, ratio_mean=1.0, rollout_step=0, entropy_q5=(0.2, 0.0, 0.5),
+                     rarity_q5=(0.05, 0.0, 0.5))
+
+
+def write_train_run(root: Path, record: dict, overrides: list[str], metrics: list[dict]) -> Path:
+    """A training run: its stage evaluation results/rl.json, Hydra's overrides and metrics.jsonl."""
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    (root / "results" / "rl.json").write_text(json.dumps(record), encoding="utf-8")
+    (root / ".hydra").mkdir(exist_ok=True)
+    (root / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides), encoding="utf-8")
+    (root / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in metrics), encoding="utf-8")
+    return root

@@ -1,8 +1,10 @@
 """`vepo compare`: p-values equal sacrebleu's PairedTest, averages leave missing directions out, LaTeX structure,
-labels from overrides, one-line errors for inputs that cannot be compared, curves from real runs."""
+labels from overrides, one-line errors for inputs that cannot be compared, curves from real runs, the training
+diagnostics table (means over off-policy steps) and its bucket panels."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -15,7 +17,8 @@ from rich.console import Console
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
-from tests.compare_fixtures import noisy, references, result_record, write_eval_dir
+from tests.compare_fixtures import (diag_step, noisy, on_policy_step, references, result_record, write_eval_dir,
+                                    write_train_run)
 from tests.conftest import run_vepo
 from vepo.errors import VepoError
 from vepo.reporting.compare import run_compare
@@ -212,7 +215,8 @@ def test_real_runs_cli_and_curves(smoke_run, tmp_path):
         (job_dir / ".hydra" / "overrides.yaml").write_text(f"- algo=espo\n- seed={seed}\n")
         rows = [json.loads(line) for line in (job_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
         for row in rows:
-            row["reward_mean"] = row["reward_mean"] + 0.1 * seed
+            if "reward_mean" in row:  # logged on the steps that sample rollouts only
+                row["reward_mean"] = row["reward_mean"] + 0.1 * seed
         (job_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         stage = job_dir / "results" / ("rl.json" if (job_dir / "results" / "rl.json").is_file() else "sft.json")
         record = json.loads(stage.read_text())
@@ -243,3 +247,108 @@ def test_format_flag_and_long_labels():
     assert format_flag_to_override(["--format=markdown"]) == ["compare.formats=[markdown]"]
     parts = {"algo": "espo", "a.b": "1", "c.d": "2", "e.f": "3", "seed": "7"}
     assert _text(parts) == "algo=espo a.b=1 c.d=2 seed=7 …"  # at most four keys, the seed kept
+
+
+@pytest.fixture(scope="module")
+def diagnosed(tmp_path_factory):
+    """Two seeds of algo=espo (2 and 3 off-policy steps), one run of algo=vepo, and an eval directory as baseline;
+    compared once with every format but LaTeX. Steps alternate on-policy / off-policy as with
+    train.steps_per_generation=2; the on-policy steps carry q5 grad shares of 0.5, so averaging them in would show."""
+    root = tmp_path_factory.mktemp("diag")
+    refs = references(20, 5)
+
+    def record(seed: int) -> dict:
+        return result_record("eng_Latn", "bod_Tibt", noisy(refs, 0.3, seed), refs)
+
+    espo_1 = [on_policy_step(1),
+              diag_step(2, kl_old=0.02, clip_frac=0.10, ratio_mean=0.98, entropy_q5=(0.2, 0.30, 0.40),
+                        rarity_q5=(0.05, 0.50, 0.04)),
+              on_policy_step(3),
+              diag_step(4, kl_old=0.04, clip_frac=0.30, ratio_mean=1.02, entropy_q5=(0.2, 0.10, 0.20),
+                        rarity_q5=(0.0, None, None))]  # no rare token sampled: no clip_frac / grad_share logged
+    espo_2 = [on_policy_step(1),
+              diag_step(2, kl_old=0.06, clip_frac=0.20, ratio_mean=0.96, entropy_q5=(0.2, 0.20, 0.30),
+                        rarity_q5=(0.10, 0.30, 0.20)),
+              on_policy_step(3),
+              diag_step(4, kl_old=0.02, clip_frac=0.00, ratio_mean=1.00, entropy_q5=(0.2, 0.00, 0.10),
+                        rarity_q5=(0.04, 0.10, 0.06)),
+              on_policy_step(5),
+              diag_step(6, kl_old=0.05, clip_frac=0.40, ratio_mean=0.97, entropy_q5=(0.2, 0.60, 0.30),
+                        rarity_q5=(0.06, 0.20, 0.10))]
+    vepo_1 = [on_policy_step(1),
+              diag_step(2, kl_old=0.01, clip_frac=0.05, ratio_mean=0.99, entropy_q5=(0.2, 0.10, 0.25),
+                        rarity_q5=(0.08, 0.0, 0.12))]
+    runs = [write_train_run(root / "espo1", record(1), ["algo=espo", "seed=1"], espo_1),
+            write_train_run(root / "espo2", record(2), ["algo=espo", "seed=2"], espo_2),
+            write_train_run(root / "vepo1", record(3), ["algo=vepo", "seed=1"], vepo_1)]
+    # labels come from keys every system has, so the eval directory names algo and seed too
+    base = write_eval_dir(root / "sft", [record(4)], overrides=["algo=sft", "seed=1"])
+    cfg = CompareConfig(runs=[str(r) for r in runs], baseline=str(base),
+                        compare=CompareSettings(formats=["rich", "markdown", "csv", "json"], significance=False))
+    terminal = io.StringIO()
+    comparison = run_compare(cfg, root / "out", Console(file=terminal, width=200))
+    return comparison, root / "out", terminal.getvalue()
+
+
+# Hand-computed: per run the mean over its off-policy steps, then the mean over the two espo seeds (equal weight).
+ESPO_EXPECTED = {
+    "clip_frac": ((0.10 + 0.30) / 2 + (0.20 + 0.00 + 0.40) / 3) / 2,  # 0.2
+    "kl_old": ((0.02 + 0.04) / 2 + (0.06 + 0.02 + 0.05) / 3) / 2,
+    "ratio_mean": ((0.98 + 1.02) / 2 + (0.96 + 1.00 + 0.97) / 3) / 2,
+    "entropy_q5_grad_share": ((0.40 + 0.20) / 2 + (0.30 + 0.10 + 0.30) / 3) / 2,
+    "entropy_q5_clip_frac": ((0.30 + 0.10) / 2 + (0.20 + 0.00 + 0.60) / 3) / 2,
+    "rarity_q5_grad_share": ((0.04 + 0.0) / 2 + (0.20 + 0.06 + 0.10) / 3) / 2,  # the empty bucket's share is 0
+    "rarity_q5_clip_frac": (0.50 + (0.30 + 0.10 + 0.20) / 3) / 2,  # its clip fraction is undefined, not 0
+    "rarity_q5_token_share": ((0.05 + 0.0) / 2 + (0.10 + 0.04 + 0.06) / 3) / 2,
+}
+VEPO_EXPECTED = {"clip_frac": 0.05, "kl_old": 0.01, "ratio_mean": 0.99, "entropy_q5_grad_share": 0.25,
+                 "entropy_q5_clip_frac": 0.10, "rarity_q5_grad_share": 0.12, "rarity_q5_clip_frac": 0.0,
+                 "rarity_q5_token_share": 0.08}
+
+
+def test_diagnostics_table_means_over_off_policy_steps(diagnosed):
+    comparison, _, _ = diagnosed
+    rows = {row.system: row for row in comparison.diagnostics.rows}
+    assert list(rows) == ["algo=espo", "algo=vepo seed=1"]  # one row per configuration; the eval system has none
+    espo, vepo = rows["algo=espo"], rows["algo=vepo seed=1"]
+    assert (espo.n, espo.off_policy_steps, vepo.n, vepo.off_policy_steps) == (2, 5, 1, 1)
+    assert espo.values == pytest.approx(ESPO_EXPECTED)
+    assert vepo.values == pytest.approx(VEPO_EXPECTED)
+    assert not any("algo=sft" in label for row in comparison.diagnostics.rows for label in row.runs)
+
+
+def test_diagnostics_in_every_format(diagnosed):
+    comparison, out, terminal = diagnosed
+    frame = pd.read_csv(out / "diagnostics.csv").set_index("system")
+    assert list(frame.index) == ["algo=espo", "algo=vepo seed=1"]
+    assert frame.loc["algo=espo", "n"] == 2 and frame.loc["algo=espo", "runs"] == "algo=espo seed=1; algo=espo seed=2"
+    for name, expected in ESPO_EXPECTED.items():
+        assert frame.loc["algo=espo", name] == pytest.approx(expected)
+    block = json.loads((out / "compare.json").read_text())["diagnostics"]
+    assert block["columns"]["rarity_q5_clip_frac"] == "diag/rarity_q5/clip_frac"
+    assert [r["system"] for r in block["rows"]] == ["algo=espo", "algo=vepo seed=1"]
+    assert block["rows"][0]["kl_old"] == pytest.approx(ESPO_EXPECTED["kl_old"])
+    markdown = (out / "compare.md").read_text()
+    assert "## Training diagnostics" in markdown and "| algo=espo | 2 | 5 | 0.200 |" in markdown
+    assert "Training diagnostics" in terminal and "0.350" in terminal  # espo's rarest-quintile clip fraction
+
+
+def test_diagnostic_curves_written(diagnosed):
+    _, out, _ = diagnosed
+    panels = {f"diag_{bucketing}_{stat}.png" for bucketing in ("entropy", "rarity")
+              for stat in ("token_share", "clip_frac", "grad_share")}
+    names = {p.name for p in (out / "curves").glob("*.png")}
+    assert panels | {"diag_kl_old.png", "objective_ratio_mean.png", "clip_frac.png"} <= names
+    for name in panels:
+        data = (out / "curves" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000  # five panels with lines, not a blank canvas
+
+
+def test_diagnostics_switch(diagnosed, tmp_path):
+    comparison, out, _ = diagnosed
+    runs = [str(p) for p in comparison.paths.values()]
+    cfg = CompareConfig(runs=runs, compare=CompareSettings(formats=["csv"], significance=False, diagnostics=False,
+                                                           curves=["clip_frac"]))
+    off = run_compare(cfg, tmp_path, Console(file=open(os.devnull, "w")))
+    assert off.diagnostics is None and not (tmp_path / "diagnostics.csv").exists()
+    assert [p.name for p in (tmp_path / "curves").glob("*.png")] == ["clip_frac.png"]

@@ -1,5 +1,5 @@
-"""`vepo compare`: find the systems, check they are comparable, build the table, write every requested format and
-the training curves into the compare run directory."""
+"""`vepo compare`: find the systems, check they are comparable, build the table (and the training runs'
+diagnostics table), write every requested format and the training curves into the compare run directory."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vepo.errors import VepoError
 from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
 from vepo.reporting.config import FORMATS, METRICS, CompareConfig, CompareSettings
+from vepo.reporting.diagnostics import build_diagnostics
 from vepo.reporting.discover import baseline_dir, discover_systems
-from vepo.reporting.export import to_csv, to_json
+from vepo.reporting.export import diagnostics_csv, to_csv, to_json
 from vepo.reporting.labels import assign_labels, seed_group
 from vepo.reporting.render_latex import to_latex
 from vepo.reporting.render_markdown import to_markdown
@@ -64,7 +65,7 @@ def _curves(systems: list[System], parts: list[dict[str, str]], notes: list[str]
     found = [(s, p) for s, p in zip(systems, parts) if (s.path / "metrics.jsonl").is_file()]
     if not found:
         return []
-    from vepo.reporting.plots import Curves, read_metrics  # pandas + matplotlib: only when there is a curve to draw
+    from vepo.reporting.plots import Curves, read_metrics  # pandas + matplotlib: only when there is a log to read
 
     curves = []
     for system, p in found:
@@ -122,12 +123,15 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
         raise VepoError(f"none of the metrics {', '.join(s.metrics)} is in any result file; check compare.metrics")
     title = s.title or f"vepo compare: {len(systems)} systems, {len(comparison.directions)} directions"
     written: list[Path] = []
+    curves = _curves(systems, parts, comparison.notes) if s.plots or s.diagnostics else []
+    if s.diagnostics and curves:
+        comparison.diagnostics = build_diagnostics(curves)
+        comparison.notes.extend(comparison.diagnostics.notes)
     if s.plots:
-        curves = _curves(systems, parts, comparison.notes)
         if curves:
             from vepo.reporting.plots import plot_curves
 
-            written += plot_curves(curves, list(s.curves), out_dir / "curves")
+            written += plot_curves(curves, list(s.curves), out_dir / "curves", s.diagnostics)
         else:
             comparison.notes.append("no training curves: no system has a metrics.jsonl with RL steps")
     if "rich" in s.formats:
@@ -139,6 +143,8 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
         written.append(atomic_write_text(out_dir / "compare.md", to_markdown(comparison, title)))
     if "csv" in s.formats:
         written.append(atomic_write_text(out_dir / "compare.csv", to_csv(comparison)))
+        if comparison.diagnostics and comparison.diagnostics.rows:
+            written.append(atomic_write_text(out_dir / "diagnostics.csv", diagnostics_csv(comparison.diagnostics)))
     if "latex" in s.formats:
         written.append(atomic_write_text(out_dir / "compare.tex", to_latex(comparison, str(s.per_direction))))
     if "json" in s.formats:

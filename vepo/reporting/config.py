@@ -9,7 +9,7 @@ FORMATS = ("rich", "markdown", "csv", "latex", "json")
 METRICS = ("chrf++", "spbleu", "comet")
 DEFAULT_CURVES = [
     "reward_mean", "reward/*/mean", "entropy_mean", "clip_frac", "objective/clip_frac_low",
-    "objective/clip_frac_high", "eval/*chrf*", "*chrf++*",
+    "objective/clip_frac_high", "diag/kl_old", "objective/ratio_mean", "eval/*chrf*", "*chrf++*",
 ]  # fmt: skip
 
 
@@ -29,6 +29,9 @@ class CompareSettings:
     per_direction: str = "auto"  # direction columns in the terminal/LaTeX tables: auto (<= 12 directions) | yes | no
     plots: bool = True  # training curves from metrics.jsonl (train runs only)
     curves: List[str] = field(default_factory=lambda: list(DEFAULT_CURVES))  # metrics.jsonl keys (glob patterns)
+    # training diagnostics (diag/* keys of metrics.jsonl): the table, and with `plots` the entropy / rarity
+    # quintile panels
+    diagnostics: bool = True
     title: Optional[str] = None
 
 

@@ -1,4 +1,5 @@
-"""Machine-readable outputs: a long-format CSV (one row per system × metric × direction or average) and JSON."""
+"""Machine-readable outputs: a long-format CSV (one row per system × metric × direction or average), the training
+diagnostics as a CSV of their own (one row per configuration), and JSON holding both."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import csv
 import io
 from typing import Any
 
+from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
+from vepo.reporting.diagnostics import OFF_POLICY_RULE, DiagnosticsTable
 from vepo.reporting.directions import split_direction
 from vepo.reporting.table import Comparison
 
@@ -50,6 +53,29 @@ def to_csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
+def diagnostics_rows(table: DiagnosticsTable) -> list[dict[str, Any]]:
+    return [{"system": row.system, "n": row.n, "off_policy_steps": row.off_policy_steps, **row.values,
+             "runs": row.runs} for row in table.rows]
+
+
+def diagnostics_csv(table: DiagnosticsTable) -> str:
+    """One row per configuration; `runs` joins the averaged runs' labels with '; '."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["system", "n", "off_policy_steps",
+                                                *(c.name for c in DIAGNOSTIC_COLUMNS), "runs"], lineterminator="\n")
+    writer.writeheader()
+    for row in diagnostics_rows(table):
+        writer.writerow({k: "; ".join(v) if k == "runs" else "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def diagnostics_json(table: DiagnosticsTable | None) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    return {"steps": f"off-policy steps ({OFF_POLICY_RULE}); seeds of a configuration averaged with equal weight",
+            "columns": {c.name: c.key for c in DIAGNOSTIC_COLUMNS}, "rows": diagnostics_rows(table)}
+
+
 def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
     s = comparison.settings
     return {
@@ -63,5 +89,6 @@ def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
         "rows": long_rows(comparison),
         "warnings": comparison.warnings,
         "notes": comparison.notes + [n for t in comparison.tables for n in t.notes],
+        "diagnostics": diagnostics_json(comparison.diagnostics),
         **extra,
     }

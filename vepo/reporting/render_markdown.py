@@ -1,8 +1,11 @@
-"""The comparison as Markdown: one table per metric (systems × directions and averages), warnings and notes."""
+"""The comparison as Markdown: one table per metric (systems × directions and averages), the training diagnostics,
+warnings and notes."""
 
 from __future__ import annotations
 
 from vepo.reporting import render_common as rc
+from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
+from vepo.reporting.diagnostics import DiagnosticsTable, diagnostics_caption, formatted
 from vepo.reporting.table import Comparison, MetricTable
 
 
@@ -41,6 +44,16 @@ def metric_markdown(comparison: Comparison, table: MetricTable) -> list[str]:
     return lines + [""]
 
 
+def diagnostics_markdown(table: DiagnosticsTable) -> list[str]:
+    headers = ["system", "n", "off-policy steps", *(_escape(c.header) for c in DIAGNOSTIC_COLUMNS)]
+    lines = ["## Training diagnostics", "", "| " + " | ".join(headers) + " |"]
+    lines.append("|---|" + "---:|" * (len(DIAGNOSTIC_COLUMNS) + 2))
+    for row in table.rows:
+        cells = [formatted(c, row.values[c.name], rc.MISSING) for c in DIAGNOSTIC_COLUMNS]
+        lines.append(f"| {_escape(row.system)} | {row.n} | {row.off_policy_steps} | " + " | ".join(cells) + " |")
+    return lines + ["", _escape(diagnostics_caption()), ""]
+
+
 def to_markdown(comparison: Comparison, title: str) -> str:
     lines = [f"# {_escape(title)}", ""]
     lines += [f"> **{_escape(w)}**" if w.startswith("WARNING") else f"> {_escape(w)}" for w in comparison.warnings]
@@ -48,6 +61,8 @@ def to_markdown(comparison: Comparison, title: str) -> str:
         lines.append("")
     for table in comparison.tables:
         lines += metric_markdown(comparison, table)
+    if comparison.diagnostics and comparison.diagnostics.rows:
+        lines += diagnostics_markdown(comparison.diagnostics)
     lines += [rc.significance_caption(comparison), "(delta against the baseline in parentheses; "
               "sig. +/−: directions significantly better / worse than the baseline)", ""]
     lines += [f"- {_escape(note)}" for note in comparison.notes]

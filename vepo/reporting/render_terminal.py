@@ -1,6 +1,7 @@
 """The comparison as rich tables for the terminal, one per metric. A terminal is tall rather than wide, so here the
 systems are the columns and directions/averages the rows (the files keep one row per system); with many
-directions only the averages are shown (the Markdown and CSV files keep every direction)."""
+directions only the averages are shown (the Markdown and CSV files keep every direction). The training diagnostics
+follow the same layout: configurations as columns, statistics as rows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from vepo.reporting import render_common as rc
+from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
+from vepo.reporting.diagnostics import DiagnosticsTable, diagnostics_caption, formatted
 from vepo.reporting.table import Comparison, MetricTable
 
 
@@ -47,6 +50,20 @@ def metric_table(comparison: Comparison, table: MetricTable, with_directions: bo
     return out
 
 
+def diagnostics_table(table: DiagnosticsTable) -> Table:
+    out = Table(title="Training diagnostics · off-policy steps", title_style="bold", caption=diagnostics_caption(),
+                caption_justify="left")
+    out.add_column("statistic")
+    for row in table.rows:
+        out.add_column(row.system, justify="right")
+    out.add_row(Text("n (seeds)", style="dim"), *(str(row.n) for row in table.rows))
+    out.add_row(Text("off-policy steps", style="dim"), *(str(row.off_policy_steps) for row in table.rows),
+                end_section=True)
+    for column in DIAGNOSTIC_COLUMNS:
+        out.add_row(column.header, *(formatted(column, row.values[column.name], rc.MISSING) for row in table.rows))
+    return out
+
+
 def print_comparison(comparison: Comparison, per_direction: str, console: Console | None = None) -> None:
     console = console or Console()
     for warning in comparison.warnings:
@@ -60,5 +77,7 @@ def print_comparison(comparison: Comparison, per_direction: str, console: Consol
         for note in table.notes:
             console.print(Text(f"note: {note}", style="yellow" if note.startswith("WARNING") else "dim"))
     console.print(Text(rc.significance_caption(comparison), style="dim"))
+    if comparison.diagnostics and comparison.diagnostics.rows:
+        console.print(diagnostics_table(comparison.diagnostics))
     for note in comparison.notes:
         console.print(Text(f"note: {note}", style="dim"))

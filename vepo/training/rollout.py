@@ -16,6 +16,8 @@ def rollout_args(cfg: TrainConfig) -> dict:
         raise VepoError(f"config error: rollout={r.name} is not one of {', '.join(ROLLOUTS)}")
     if r.name == "hf":
         return {"use_vllm": False}
-    return {"use_vllm": True, "vllm_mode": ROLLOUTS[r.name],
+    # The importance weight between the training model and vLLM's sampler reaches every objective as
+    # PolicyBatch.is_weight (vepo/training/trainer.py); keep TRL computing it.
+    return {"use_vllm": True, "vllm_mode": ROLLOUTS[r.name], "vllm_importance_sampling_correction": True,
             "vllm_gpu_memory_utilization": r.vllm_gpu_memory_utilization,
             "vllm_server_host": r.server_host, "vllm_server_port": r.server_port}

@@ -170,12 +170,20 @@ class VepoGRPOTrainer(GRPOTrainer):
         if batch.entropy is not None:
             m = batch.mask
             metrics["entropy"].append(float((batch.entropy.detach() * m).sum() / m.sum().clamp(min=1.0)))
+        if mode == "train":  # 0 on the step right after a rollout (on-policy), then 1, 2, … while it is reused
+            metrics["diag/rollout_step"].append(float(self._steps_since_rollout()))
         if out.token_stats is not None:
             rarity = None if self.token_rarity is None else lookup_ids(self.token_rarity, batch.token_ids.long(), 1.0)
             diag = bucket_diagnostics(out.token_stats, batch.mask, batch.entropy, rarity, batch.logp, batch.old_logp)
             for name, value in diag.items():
                 metrics[name].append(value)
         return loss
+
+    def _steps_since_rollout(self) -> int:
+        """Optimiser steps since the current batch was generated (TRL's _step counts micro-batches)."""
+        accumulation = self.args.gradient_accumulation_steps
+        cycle = self.args.steps_per_generation * self.num_iterations // accumulation
+        return (self._step // accumulation) % max(cycle, 1)
 
     # ---- metrics shared by all processes -------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
