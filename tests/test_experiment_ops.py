@@ -219,18 +219,22 @@ def test_wandb_offline_run_has_config_tags_metrics_samples_and_eval(wandb_sweep)
     assert {"seed=1", "logger=wandb", "train.rl_steps=2"} <= set(run["tags"])
     assert run["config"]["train"]["rl_steps"] == 2 and run["config"]["seed"] == 1
 
-    rl = [h for h in run["history"] if "rl/reward_mean" in h]
+    rl = [h for h in run["history"] if "rl/entropy_mean" in h]
     records = [json.loads(ln) for ln in (job / "metrics.jsonl").read_text().splitlines()]
     assert [h["rl/step"] for h in rl] == [r["step"] for r in records] == [1, 2]
+    assert "reward_mean" in records[0]  # step 1 generates the rollout that step 2 reuses
     for h, rec in zip(rl, records):  # the same per-step record as metrics.jsonl
-        for key in ("reward_mean", "reward_std", "entropy_mean", "clip_frac", "completion_length_mean"):
-            assert h[f"rl/{key}"] == pytest.approx(rec[key]), key
+        for key in ("reward_mean", "reward_std", "entropy_mean", "clip_frac", "completion_length_mean",
+                    "diag/kl_old"):
+            assert (f"rl/{key}" in h) == (key in rec), key
+            if key in rec:
+                assert h[f"rl/{key}"] == pytest.approx(rec[key]), key
         # Same record-building code; each callback times the step itself (microseconds apart).
         assert h["rl/step_seconds"] == pytest.approx(rec["step_seconds"], rel=0.05)
     assert any("sft/loss" in h for h in run["history"])
 
     tables = [h for h in run["history"] if h.get("rl/samples/_type") == "table-file"]
-    assert [h["rl/step"] for h in tables] == [1, 2]  # sample_every_steps=1
+    assert [h["rl/step"] for h in tables] == [1]  # sample_every_steps=1: every rollout (one per two steps)
     table = json.loads((_offline_run_file(job).parent / "files" / tables[0]["rl/samples/path"]).read_text())
     assert table["columns"] == ["step", "src", "hypothesis", "ref", "reward"] and len(table["data"]) == 4
     train_srcs = {json.loads(ln)["src"] for ln in (job / "data" / "train.jsonl").read_text().splitlines()}

@@ -30,20 +30,25 @@ class StepRecordCallback(TrainerCallback):
         self.stage = stage
         self._step_start = time.perf_counter()
         self._step_seconds = float("nan")
+        self._cycle_seconds = 0.0  # seconds of the optimiser steps since the last rollout's tokens were counted
         self._last_num_tokens = 0.0
+        self._num_tokens: float | None = None
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
         self._step_seconds = time.perf_counter() - self._step_start
+        self._cycle_seconds += self._step_seconds
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "train_runtime" in logs or not state.is_world_process_zero:  # a summary is not a step;
             return  # in multi-process runs only rank 0 writes
-        self.write(self.step_record(state.global_step, logs))
+        self.write(self.step_record(state.global_step, logs, rollout_cycle(args)))
 
-    def step_record(self, step: int, logs: dict) -> dict:
+    def step_record(self, step: int, logs: dict, cycle: int = 1) -> dict:
+        """`cycle`: optimiser steps per rollout batch; throughput is measured over a whole cycle (its tokens are
+        generated on its first step and trained on in all of them)."""
         record: dict = {"step": step, "stage": self.stage}
         for key, value in logs.items():
             if isinstance(value, (int, float)):
@@ -51,14 +56,23 @@ class StepRecordCallback(TrainerCallback):
         # One clip-fraction column for every algorithm: DPPO's trust-region analogue is its masked fraction.
         record["clip_frac"] = logs.get("objective/clip_frac", logs.get("objective/masked_frac"))
         record["step_seconds"] = self._step_seconds
-        num_tokens = logs.get("num_tokens")
-        if num_tokens is not None and self._step_seconds > 0:
-            record["tokens_per_second"] = (num_tokens - self._last_num_tokens) / self._step_seconds
-            self._last_num_tokens = num_tokens
+        # TRL logs its running token count on the steps that generate; the cycle's throughput is known at its end.
+        self._num_tokens = logs.get("num_tokens", self._num_tokens)
+        if step % cycle == 0 and self._num_tokens is not None and self._cycle_seconds > 0:
+            record["tokens_per_second"] = (self._num_tokens - self._last_num_tokens) / self._cycle_seconds
+            self._last_num_tokens, self._cycle_seconds = self._num_tokens, 0.0
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
     def write(self, record: dict) -> None:
         raise NotImplementedError
+
+
+def rollout_cycle(args) -> int:
+    """Optimiser steps per rollout batch: TRL's steps_per_generation (micro-batches) × num_iterations over the
+    accumulation steps; 1 for trainers without rollouts (SFT)."""
+    accumulation = max(int(args.gradient_accumulation_steps), 1)
+    micro_batches = getattr(args, "steps_per_generation", None) or accumulation
+    return max(micro_batches * int(getattr(args, "num_iterations", 1)) // accumulation, 1)
 
 
 class MetricsJsonlCallback(StepRecordCallback):
