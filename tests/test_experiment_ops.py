@@ -93,6 +93,20 @@ def test_tags_come_from_the_overrides(tmp_path):
     assert tags == ["algo=espo", "seed=3", long[:64], "paper"]
 
 
+def test_sample_tables_follow_rollouts_that_come_every_other_step(tmp_path, monkeypatch):
+    from vepo.config.schema import LoggerConfig, TrainConfig
+    from vepo.training.wandb_logger import WandbSession
+
+    for key, value in _wandb_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    session = WandbSession(LoggerConfig(name="wandb", mode="offline", sample_every_steps=10)).start(
+        TrainConfig(), tmp_path / "run")
+    for step in range(0, 30, 2):  # steps_per_generation=2: rollouts for optimiser steps 1, 3, 5, …, 29
+        session.observe_rewards(step, ["s"], ["h"], ["r"], [1.0])
+    assert sorted(session._pending_samples) == [1, 11, 21]
+    session.finish()
+
+
 def test_a_wandb_failure_mid_run_is_logged_once_and_switches_wandb_off(tmp_path, monkeypatch, caplog):
     """A real failure: the W&B run is finished behind the session's back, so the next log raises UsageError."""
     from vepo.config.schema import LoggerConfig, TrainConfig

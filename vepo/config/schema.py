@@ -259,7 +259,7 @@ class LoggerConfig:
     mode: str = "auto"  # auto | online | offline | disabled
     group: Optional[str] = None  # None: the sweep directory in multirun, else no group
     tags: List[str] = field(default_factory=list)  # added to the tags made from the command-line overrides
-    sample_every_steps: int = 10  # RL: a table of sample translations every N optimiser steps (0: never)
+    sample_every_steps: int = 10  # RL: sample translations at step 1, then from the first rollout ≥ N steps later (0: never)
     num_samples: int = 4  # rows per sample table
 
 

@@ -73,6 +73,7 @@ class WandbSession:
         self.run = None
         self._wandb = None
         self._pending_samples: dict[int, list[list[Any]]] = {}
+        self._last_sample_step: int | None = None  # the optimiser step of the last sample table
 
     @property
     def active(self) -> bool:
@@ -130,11 +131,13 @@ class WandbSession:
 
     def observe_rewards(self, step: int, sources, hypotheses, references, rewards) -> None:
         """A reward-mix observer: keeps a few (src, hypothesis, ref, reward) rows of the rollout that optimiser step
-        `step + 1` trains on, every `sample_every_steps` steps (and at step 1), for that step's log."""
+        `step + 1` trains on, for that step's log: at step 1, then at the first rollout at least `sample_every_steps`
+        steps after the last table (rollouts come every train.steps_per_generation × num_iterations steps)."""
         every, k, target = self.cfg.sample_every_steps, self.cfg.num_samples, step + 1
         if not self.active or every <= 0 or k <= 0 or target in self._pending_samples:
             return
-        if target == 1 or target % every == 0:
+        if self._last_sample_step is None or target - self._last_sample_step >= every:
+            self._last_sample_step = target
             self._guard("samples", lambda: self._keep_samples(target, sources, hypotheses, references, rewards))
 
     def _keep_samples(self, target: int, sources, hypotheses, references, rewards) -> None:
