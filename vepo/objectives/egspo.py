@@ -25,6 +25,7 @@ mu, hybrid_active, hybrid_loss (when active), clip_frac (+ _low/_high), ratio_me
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -81,8 +82,7 @@ class EGSPO(GRPO):
         self.state["step"] = int(self.state.get("step", 0)) + 1
 
     def needs(self) -> Needs:
-        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, entropy=True,
-                     reference_tokens=self.mu_max > 0.0)
+        return dataclasses.replace(super().needs(), entropy=True, reference_tokens=self.mu_max > 0.0)
 
     def token_weights(self, p: Prepared, batch: PolicyBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """The entropy gate: 1 for tokens at or above the (1−q) entropy quantile of the micro-batch, φ below."""

@@ -30,6 +30,7 @@ tokens), clip_frac (+ _low/_high), ratio_mean, and entropy_bonus / entropy_bonus
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -87,8 +88,7 @@ class VEPO(GRPO):
 
     def needs(self) -> Needs:
         # The entropy bonus only changes the update when the entropy carries gradient: ask for it when it is on.
-        return Needs(advantage=self.advantage, ref_logp=self.beta > 0.0, entropy=True,
-                     entropy_grad=self.entropy_coef > 0.0)
+        return dataclasses.replace(super().needs(), entropy=True, entropy_grad=self.entropy_coef > 0.0)
 
     def tempering_factor(self, entropy: torch.Tensor, mask: torch.Tensor, lam: float) -> torch.Tensor:
         """f_t = clamp(1 + λ(H_t/H̄ − 1), 1−c, 1+c) on valid tokens, 1 elsewhere and when H̄ = 0 (no grad)."""
