@@ -266,7 +266,7 @@ def test_wandb_failure_does_not_stop_training(wandb_sweep):
     job = sweep / "2"
     assert (job / "wandb").is_file()  # W&B never got a directory: its init failed
     lines = [json.loads(ln) for ln in (job / "metrics.jsonl").read_text().splitlines()]
-    assert [rec["step"] for rec in lines] == [1, 2] and all("reward_mean" in rec for rec in lines)
+    assert [rec["step"] for rec in lines] == [1, 2] and "reward_mean" in lines[0]  # step 1 generates
     log = (job / "train.log").read_text()
     assert log.count("W&B init failed") == 1 and "metrics.jsonl continues" in log
     assert json.loads((job / "summary.json").read_text())["rl_steps_logged"] == 2

@@ -29,7 +29,7 @@ def test_literal_presets(tmp_path):
     seen = {}
     for name, lines in _jobs(tmp_path):
         seen[name] = lines
-        assert len(lines) == 2 and f"reward/{name}/mean" in lines[-1]
+        assert len(lines) == 2 and f"reward/{name}/mean" in lines[0]
     assert set(seen) == {"chrf", "bleu"}
 
 
@@ -43,7 +43,7 @@ def test_semantic_presets_with_a_shipped_model(tmp_path, preset):
     assert proc.returncode == 0, proc.stderr[-3000:]
     [(name, lines)] = list(_jobs(tmp_path))
     assert name == preset
-    last = lines[-1]
+    last = lines[0]  # rewards are logged on the step that generates the rollout (step 1 of 2)
     assert "reward/semantic/mean" in last and "reward/gate/mean" in last
     if name == "semantic":
         assert "reward/language/mean" in last
@@ -71,6 +71,6 @@ def test_comet_preset_with_a_tiny_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     [(name, lines)] = list(_jobs(tmp_path))
     assert name == "comet"
-    last = lines[-1]
+    last = lines[0]  # rewards are logged on the step that generates the rollout (step 1 of 2)
     assert {"reward/comet/mean", "reward/script/mean", "reward/gate/mean"} <= last.keys()
     assert 0.0 <= last["reward/comet/mean"] <= 1.0
