@@ -21,6 +21,7 @@ from vepo.objectives import PolicyBatch
 from vepo.objectives.diagnostics import bucket_diagnostics
 from vepo.objectives.rarity import lookup_ids
 from vepo.training.batch_rows import concat_rows, degenerate_groups, select_rows
+from vepo.training.callbacks import rollout_cycle
 from vepo.training.topk import completion_log_softmax_topk
 
 
@@ -181,9 +182,7 @@ class VepoGRPOTrainer(GRPOTrainer):
 
     def _steps_since_rollout(self) -> int:
         """Optimiser steps since the current batch was generated (TRL's _step counts micro-batches)."""
-        accumulation = self.args.gradient_accumulation_steps
-        cycle = self.args.steps_per_generation * self.num_iterations // accumulation
-        return (self._step // accumulation) % max(cycle, 1)
+        return (self._step // self.args.gradient_accumulation_steps) % rollout_cycle(self.args)
 
     # ---- metrics shared by all processes -------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
