@@ -73,8 +73,9 @@ def load_encoder(model: str | Path, device: str = "cpu") -> Any:
         except Exception as e:
             raise VepoError(
                 f"reward semantic: cannot load sentence-embedding model '{model}' on {device} ({_one_line(e)}); "
-                f"offline, fetch it once with network (huggingface-cli download {model}) into the HF cache, or pass "
-                "a local sentence-transformers directory as the model"
+                f"download it once on a connected machine (huggingface-cli download {model}) into the HF cache "
+                "(HF_HOME) that this machine reads, or point reward.terms.semantic.params.model=<local "
+                "sentence-transformers directory or another model id>"
             ) from e
         _MODELS[key] = encoder
         return encoder
@@ -106,6 +107,8 @@ class SemanticSimilarity(RewardComponent):
             raise VepoError(f"reward semantic: tau must be in [0, 1), got {tau}")
         if batch_size < 1:
             raise VepoError(f"reward semantic: batch_size must be >= 1, got {batch_size}")
+        if str(model) == "auto":  # `auto` unresolved by the pipeline (vepo/rewards/encoders.py): a real language
+            model = DEFAULT_MODEL
         self.model_name = str(model)
         self.tau = float(tau)
         self.device = device

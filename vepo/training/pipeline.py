@@ -23,6 +23,7 @@ from vepo.data.sources import load_training_data
 from vepo.evaluation.stage_eval import evaluate_stage, evaluate_suite_after_training
 from vepo.models.loading import load_model, load_tokenizer
 from vepo.models.tiny import build_and_save_tiny
+from vepo.rewards.encoders import resolve_semantic_models
 from vepo.rewards.mixer import build_reward_mix
 from vepo.training.checkpointing import carry_added_tokens, finish_stage, latest_checkpoint, stage_done, staging_dir
 from vepo.training.launch import launch, needs_launch
@@ -143,8 +144,15 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
         _write_config(cfg, run_dir)
     sft_only = cfg.algo.name == SFT_MODE
     # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
-    # already checked before the job started, in vepo.config.checks.)
-    reward_mix = build_reward_mix(cfg.reward, device=cfg.hardware.device)
+    # already checked before the job started, in vepo.config.checks.) A semantic term with `model: auto` gets the
+    # toy encoder (trained once by rank 0 into the run directory) or LaBSE.
+    if main:
+        resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir)
+    ranks.wait_for_everyone()
+    reward_cfg, encoders = resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir)
+    if main and encoders:
+        console.print("semantic reward encoder: " + ", ".join(f"{t} → {m}" for t, m in encoders.items()))
+    reward_mix = build_reward_mix(reward_cfg, device=cfg.hardware.device)
     reward_mix.observers.append(session.observe_rewards)  # sample translations for W&B
 
     data = load_training_data(cfg.data, cfg.lang, run_dir, write=main)
@@ -220,6 +228,7 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
         "signature": (results.get("rl") or results.get("sft") or {}).get("metrics", {}).get("chrf++", {})
         .get("signature"),
         **_reward_trend(run_dir / "metrics.jsonl"),
+        "reward_models": encoders,
         "provenance": prov,
     }
     atomic_write_json(run_dir / "summary.json", summary)

@@ -81,6 +81,24 @@ def off_policy_summary(t) -> str:
     return text + f"; {per_rollout - 1} of every {per_rollout} steps are off-policy (clips and trust regions act)"
 
 
+def reward_summary(cfg: TrainConfig) -> str:
+    """The reward mix in one line: gates × weighted terms, the balance schedule, where `auto` encoders come from."""
+    from vepo.data.toy import TOY_TGT_CODE
+    from vepo.rewards.encoders import REAL_LANGUAGE_ENCODER, auto_semantic_terms
+
+    r = cfg.reward
+    terms = " + ".join(f"{t.weight:g}·{n}" for n, t in r.terms.items())
+    text = f"{r.name}: " + (f"{' · '.join(r.gates)} × ({terms})" if r.gates else terms)
+    if r.balance.schedule != "none":
+        text += f"; {r.balance.semantic_term} vs {r.balance.literal_term} balance {r.balance.schedule}"
+    auto = auto_semantic_terms(r)
+    if auto:
+        encoder = ("the toy encoder, trained into the run directory" if cfg.lang.tgt == TOY_TGT_CODE
+                   else REAL_LANGUAGE_ENCODER)
+        text += f"; {', '.join(auto)} encoder: {encoder}"
+    return text
+
+
 def training_plan(cfg: TrainConfig) -> dict:
     from vepo.training.launch import launch_command, world_size
     from vepo.training.pipeline import sft_schedule
@@ -98,6 +116,7 @@ def training_plan(cfg: TrainConfig) -> dict:
         "parameters": _parameters(cfg),
         "data": f"{cfg.data.name}: {pairs} pairs, {cfg.lang.src} → {cfg.lang.tgt}",
         "algorithm / reward": f"{cfg.algo.name} / {cfg.reward.name}",
+        "reward": reward_summary(cfg),
         "SFT": f"{sft_steps} steps, batch {t.sft_batch_size}, lr {sft_lr:g}" if sft_steps else "none",
         "RL": (f"{t.rl_steps} steps, {t.prompts_per_step} prompts × {t.num_generations} generations = {completions} "
                f"completions per step, lr {t.rl_lr:g}") if rl else "none",
