@@ -42,3 +42,25 @@ def test_dry_run_names_the_semantic_encoder():
     assert "toy encoder" in reward_summary(toy) and "entropy_coupled" in reward_summary(toy)
     chrf = OmegaConf.to_object(compose_config("train", []))
     assert reward_summary(chrf) == "chrf: 1·chrf"
+
+
+def test_real_languages_get_labse_and_an_offline_miss_says_how_to_provide_it(tmp_path):
+    from vepo.errors import VepoError
+    from vepo.rewards.encoders import REAL_LANGUAGE_ENCODER, resolve_semantic_models
+    from vepo.rewards.semantic import SemanticSimilarity
+
+    reward = OmegaConf.to_object(compose_config("train", ["algo=vepo"])).reward
+    resolved, models = resolve_semantic_models(reward, "bod_Tibt", tmp_path)
+    assert models == {"semantic": REAL_LANGUAGE_ENCODER}
+    assert resolved.terms["semantic"].params["model"] == REAL_LANGUAGE_ENCODER
+    assert reward.terms["semantic"].params["model"] == "auto"  # the run's config keeps what the user asked for
+    assert not (tmp_path / "models").exists()  # no toy encoder for a real language
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(REAL_LANGUAGE_ENCODER, "modules.json"), str):
+        return  # this machine has LaBSE cached: nothing is missing, so there is no error to check
+    with pytest.raises(VepoError) as err:  # HF_HUB_OFFLINE=1 and no LaBSE in the cache
+        SemanticSimilarity(model=REAL_LANGUAGE_ENCODER)
+    message = str(err.value)
+    assert "\n" not in message and "huggingface-cli download" in message
+    assert "reward.terms.semantic.params.model=" in message
