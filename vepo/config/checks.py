@@ -108,9 +108,9 @@ def check_eval_config(cfg: DictConfig) -> None:
     suite = OmegaConf.to_object(cfg.suite)
     directions = expand_suite(suite)
     if suite.kind == "retention":
-        from vepo.evaluation.retention import check_retention_config
+        from vepo.evaluation.retention_suite import check_retention
 
-        check_retention_config(OmegaConf.to_object(cfg.retention))
+        check_retention(OmegaConf.to_object(cfg))
         check_model_path(cfg.retention.reference)
     else:
         _check_eval_data(OmegaConf.to_object(cfg.data), suite, directions, cfg.eval.split)

@@ -239,12 +239,18 @@ class SuiteConfig:
 
 @dataclass
 class RetentionConfig:
-    """Alignment tax: mean NLL of the model on general-domain text, and token-level KL(model || reference)."""
+    """Alignment tax (suite=retention, docs/evaluation.md): what a trained model loses against its base outside the
+    trained direction: chrF++ on untrained directions, NLL and token-level KL(model || reference) on held-out text,
+    and optionally multiple-choice accuracy. Mirrored one-to-one by the `retention:` block of conf/eval.yaml."""
 
-    text_file: Optional[str] = None
-    reference: Optional[str] = None  # reference model (usually the base model); required for KL
+    reference: Optional[str] = None  # the base model (HF id or directory) every number is compared with
+    text_file: Optional[str] = None  # held-out general text; None: data=toy uses the toy dev split, else required
     max_length: int = 512  # tokens per chunk
     max_chunks: Optional[int] = None
+    # untrained FLORES directions (src-tgt); None: a default handful (toy: toy_Tibt-eng_Latn); []: no translation
+    directions: Optional[List[str]] = None
+    trained_direction: str = "auto"  # src-tgt | auto (toy, or the model's training run config) | none
+    mc_file: Optional[str] = None  # JSONL multiple-choice set: {"question", "context"?, "choices", "answer"}
 
 
 @dataclass

@@ -6,15 +6,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from vepo.config.schema import EvalConfig, EvalSettings
 from vepo.data.sources import eval_flores
 from vepo.errors import VepoError
-from vepo.evaluation.retention import run_retention
+from vepo.evaluation.retention_suite import run_retention_eval
 from vepo.evaluation.runner import EvalContext, run_translation_suite
 from vepo.evaluation.suites import expand_suite
-from vepo.utils.io import atomic_write_json
 from vepo.utils.provenance import provenance
 
 console = Console()
@@ -50,15 +48,4 @@ def run_eval(cfg: EvalConfig, run_dir: Path) -> dict:
 def _retention(cfg: EvalConfig, out_dir: Path, prov: dict) -> dict:
     if cfg.model.path is None:
         raise VepoError("suite=retention needs model=<trained model> (and retention.reference=<base model>)")
-    result = run_retention(cfg.model.path, cfg.model, cfg.retention, cfg.hardware.device) | {"provenance": prov}
-    atomic_write_json(out_dir / "results" / "retention.json", result)
-    table = Table(title=f"retention on {Path(result['text_file']).name} ({result['tokens']} tokens)")
-    for col in ("model", "NLL/token", "perplexity", "KL(model‖ref)/token"):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    table.add_row(result["model"], f"{result['nll']:.4f}", f"{result['perplexity']:.2f}",
-                  f"{result['kl_model_reference']:.4f}")
-    table.add_row(f"{result['reference']} (reference)", f"{result['reference_nll']:.4f}",
-                  f"{result['reference_perplexity']:.2f}", "0")
-    console.print(table)
-    console.print(f"wrote {out_dir / 'results' / 'retention.json'}")
-    return result
+    return run_retention_eval(cfg, out_dir, {"generation": generation_settings(cfg.eval), "provenance": prov})

@@ -1,5 +1,5 @@
-"""`vepo compare`: find the systems, check they are comparable, build the table (and the training runs'
-diagnostics table), write every requested format and the training curves into the compare run directory."""
+"""`vepo compare`: find the systems, check they are comparable, build the table (plus training diagnostics
+and the alignment tax), write every requested format and the training curves into the compare run directory."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vepo.errors import VepoError
 from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
 from vepo.reporting.config import FORMATS, METRICS, CompareConfig, CompareSettings
+from vepo.reporting.alignment_tax import build_alignment_tax
 from vepo.reporting.diagnostics import build_diagnostics
 from vepo.reporting.discover import baseline_dir, discover_systems
-from vepo.reporting.export import diagnostics_csv, to_csv, to_json
+from vepo.reporting.export import alignment_tax_csv, diagnostics_csv, to_csv, to_json
 from vepo.reporting.labels import assign_labels, seed_group
 from vepo.reporting.render_latex import to_latex
 from vepo.reporting.render_markdown import to_markdown
@@ -127,6 +128,9 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
     if s.diagnostics and curves:
         comparison.diagnostics = build_diagnostics(curves)
         comparison.notes.extend(comparison.diagnostics.notes)
+    if s.alignment_tax:
+        comparison.alignment_tax = build_alignment_tax(systems)
+        comparison.notes.extend(comparison.alignment_tax.notes)
     if s.plots:
         if curves:
             from vepo.reporting.plots import plot_curves
@@ -145,6 +149,9 @@ def run_compare(cfg: CompareConfig, out_dir: Path, console: Console | None = Non
         written.append(atomic_write_text(out_dir / "compare.csv", to_csv(comparison)))
         if comparison.diagnostics and comparison.diagnostics.rows:
             written.append(atomic_write_text(out_dir / "diagnostics.csv", diagnostics_csv(comparison.diagnostics)))
+        if comparison.alignment_tax and comparison.alignment_tax.rows:
+            written.append(atomic_write_text(out_dir / "alignment_tax.csv",
+                                             alignment_tax_csv(comparison.alignment_tax)))
     if "latex" in s.formats:
         written.append(atomic_write_text(out_dir / "compare.tex", to_latex(comparison, str(s.per_direction))))
     if "json" in s.formats:

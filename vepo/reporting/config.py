@@ -32,6 +32,8 @@ class CompareSettings:
     # training diagnostics (diag/* keys of metrics.jsonl): the table, and with `plots` the entropy / rarity
     # quintile panels
     diagnostics: bool = True
+    # the alignment-tax table: systems with a `vepo eval suite=retention` result (docs/compare.md)
+    alignment_tax: bool = True
     title: Optional[str] = None
 
 

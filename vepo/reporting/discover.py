@@ -4,6 +4,8 @@ A directory is one of:
 - a training run (`vepo train`): `eval/results/<src>-<tgt>.json` when a suite ran, else `results/rl.json` or
   `results/sft.json` (the stage evaluations on the training pair);
 - an evaluation output directory (`vepo eval`): `results/<src>-<tgt>.json`;
+- a retention evaluation (`vepo eval suite=retention`): `results/retention.json`, its system being the evaluated
+  model with its translations `translations/model/results/<src>-<tgt>.json` (the reference's stay out);
 - a Hydra multirun directory (`multirun.yaml` + numbered job directories), which expands to its jobs.
 """
 
@@ -55,6 +57,8 @@ def system_dir(path: Path, origin: str) -> SystemDir:
     own = direction_files(path / "results") or direction_files(path)
     if not own and (path / "results.json").is_file():  # `vepo eval` before the suite runner: one direction
         own = [path / "results.json"]
+    if not own and (path / "results" / "retention.json").is_file():
+        own = direction_files(path / "translations" / "model" / "results")
     if own:
         return SystemDir(path, "eval", tuple(own), origin)
     raise VepoError(f"no results in '{path}': expected results/<src>-<tgt>.json (vepo eval), results/rl.json or "

@@ -1,5 +1,5 @@
 """Machine-readable outputs: a long-format CSV (one row per system × metric × direction or average), the training
-diagnostics as a CSV of their own (one row per configuration), and JSON holding both."""
+diagnostics and the alignment tax as CSVs of their own (one row per configuration / system), and JSON holding all."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import csv
 import io
 from typing import Any
 
+from vepo.reporting.alignment_tax import COLUMNS as TAX_COLUMNS
+from vepo.reporting.alignment_tax import AlignmentTaxTable, alignment_tax_caption, tax_rows
 from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 from vepo.reporting.diagnostics import OFF_POLICY_RULE, DiagnosticsTable
 from vepo.reporting.directions import split_direction
@@ -76,6 +78,27 @@ def diagnostics_json(table: DiagnosticsTable | None) -> dict[str, Any] | None:
             "columns": {c.name: c.key for c in DIAGNOSTIC_COLUMNS}, "rows": diagnostics_rows(table)}
 
 
+TAX_CSV_COLUMNS = ["system", "reference", "trained_direction", "gain_source", *(c.name for c in TAX_COLUMNS),
+                   "n_untrained", "untrained_directions", "retention_file", "path"]
+
+
+def alignment_tax_csv(table: AlignmentTaxTable) -> str:
+    """One row per system with a retention result; `untrained_directions` as `direction=Δ` joined with '; '."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TAX_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in tax_rows(table):
+        row["untrained_directions"] = "; ".join(f"{d}={v:+.4f}" for d, v in row["untrained_directions"].items())
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def alignment_tax_json(table: AlignmentTaxTable | None) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    return {"caption": alignment_tax_caption(), "columns": [c.name for c in TAX_COLUMNS], "rows": tax_rows(table)}
+
+
 def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
     s = comparison.settings
     return {
@@ -90,5 +113,6 @@ def to_json(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
         "warnings": comparison.warnings,
         "notes": comparison.notes + [n for t in comparison.tables for n in t.notes],
         "diagnostics": diagnostics_json(comparison.diagnostics),
+        "alignment_tax": alignment_tax_json(comparison.alignment_tax),
         **extra,
     }

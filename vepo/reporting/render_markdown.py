@@ -4,6 +4,7 @@ warnings and notes."""
 from __future__ import annotations
 
 from vepo.reporting import render_common as rc
+from vepo.reporting import alignment_tax as tax
 from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 from vepo.reporting.diagnostics import DiagnosticsTable, diagnostics_caption, formatted
 from vepo.reporting.table import Comparison, MetricTable
@@ -54,6 +55,17 @@ def diagnostics_markdown(table: DiagnosticsTable) -> list[str]:
     return lines + ["", _escape(diagnostics_caption()), ""]
 
 
+def alignment_tax_markdown(table: tax.AlignmentTaxTable) -> list[str]:
+    headers = ["system", "trained direction", *(_escape(c.header) for c in tax.COLUMNS), "gain from"]
+    lines = ["## Alignment tax", "", "| " + " | ".join(headers) + " |"]
+    lines.append("|---|---|" + "---:|" * len(tax.COLUMNS) + "---|")
+    for row in table.rows:
+        cells = [tax.formatted(c, row.values[c.name], rc.MISSING) for c in tax.COLUMNS]
+        lines.append(f"| {_escape(row.system)} | {_escape(row.trained_direction or rc.MISSING)} | "
+                     + " | ".join(cells) + f" | {_escape(row.gain_source or rc.MISSING)} |")
+    return lines + ["", _escape(tax.alignment_tax_caption()), ""]
+
+
 def to_markdown(comparison: Comparison, title: str) -> str:
     lines = [f"# {_escape(title)}", ""]
     lines += [f"> **{_escape(w)}**" if w.startswith("WARNING") else f"> {_escape(w)}" for w in comparison.warnings]
@@ -63,6 +75,8 @@ def to_markdown(comparison: Comparison, title: str) -> str:
         lines += metric_markdown(comparison, table)
     if comparison.diagnostics and comparison.diagnostics.rows:
         lines += diagnostics_markdown(comparison.diagnostics)
+    if comparison.alignment_tax and comparison.alignment_tax.rows:
+        lines += alignment_tax_markdown(comparison.alignment_tax)
     lines += [rc.significance_caption(comparison), "(delta against the baseline in parentheses; "
               "sig. +/−: directions significantly better / worse than the baseline)", ""]
     lines += [f"- {_escape(note)}" for note in comparison.notes]

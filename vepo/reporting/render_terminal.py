@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vepo.reporting import render_common as rc
+from vepo.reporting import alignment_tax as tax
 from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 from vepo.reporting.diagnostics import DiagnosticsTable, diagnostics_caption, formatted
 from vepo.reporting.table import Comparison, MetricTable
@@ -64,6 +65,28 @@ def diagnostics_table(table: DiagnosticsTable) -> Table:
     return out
 
 
+def alignment_tax_table(table: tax.AlignmentTaxTable) -> Table:
+    """Systems as columns, like the diagnostics; a loss shows red, a gain green."""
+    out = Table(title="Alignment tax · against each system's base", title_style="bold",
+                caption=tax.alignment_tax_caption(), caption_justify="left")
+    out.add_column("measure")
+    for row in table.rows:
+        out.add_column(row.system, justify="right")
+    out.add_row(Text("trained direction", style="dim"), *(row.trained_direction or rc.MISSING for row in table.rows))
+    out.add_row(Text("gain from", style="dim"), *(row.gain_source or rc.MISSING for row in table.rows),
+                end_section=True)
+    worse_if_positive = {"delta_nll", "kl"}
+    for column in tax.COLUMNS:
+        cells = []
+        for row in table.rows:
+            value = row.values[column.name]
+            good = value is not None and value != 0 and ((value > 0) != (column.name in worse_if_positive))
+            style = "" if value is None or not column.signed or value == 0 else "green" if good else "red"
+            cells.append(Text(tax.formatted(column, value, rc.MISSING), style=style))
+        out.add_row(column.header, *cells)
+    return out
+
+
 def print_comparison(comparison: Comparison, per_direction: str, console: Console | None = None) -> None:
     console = console or Console()
     for warning in comparison.warnings:
@@ -79,5 +102,7 @@ def print_comparison(comparison: Comparison, per_direction: str, console: Consol
     console.print(Text(rc.significance_caption(comparison), style="dim"))
     if comparison.diagnostics and comparison.diagnostics.rows:
         console.print(diagnostics_table(comparison.diagnostics))
+    if comparison.alignment_tax and comparison.alignment_tax.rows:
+        console.print(alignment_tax_table(comparison.alignment_tax))
     for note in comparison.notes:
         console.print(Text(f"note: {note}", style="dim"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from vepo.reporting.alignment_tax import AlignmentTaxTable
 from vepo.reporting.diagnostics import DiagnosticsTable
 from vepo.reporting.directions import Group, average_groups, ordered, pivot_of
 from vepo.reporting.results import DirectionResult, System
@@ -63,6 +64,7 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     diagnostics: Optional[DiagnosticsTable] = None  # training runs' diagnostics (None: not built)
+    alignment_tax: Optional[AlignmentTaxTable] = None  # systems with a retention result (None: not built)
 
 
 def _mean(values: list[float]) -> Optional[float]:
