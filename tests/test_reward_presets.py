@@ -48,8 +48,10 @@ def test_semantic_presets_with_a_shipped_model(tmp_path, preset):
     if name == "semantic":
         assert "reward/language/mean" in last
     if name == "vepo":  # gates and the entropy-coupled balance are logged
-        for key in ("reward/script/mean", "reward/copy/mean", "reward/weight/semantic", "reward/weight/chrf"):
+        for key in ("reward/script/mean", "reward/copy/mean", "reward/lid/mean", "reward/weight/semantic",
+                    "reward/weight/chrf"):
             assert key in last, key
+        assert last["reward/lid/unsupported"] == 1.0  # toy_Tibt has no LID label: neutral, and visible
         assert abs(last["reward/weight/semantic"] + last["reward/weight/chrf"] - 1.0) < 1e-6  # logged as fp32
 
 

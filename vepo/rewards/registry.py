@@ -27,6 +27,11 @@ def _comet(**p):
     return CometComponent(**p)
 
 
+def _lid(**p):
+    from vepo.rewards.language_id import LanguageID
+    return LanguageID(**p)
+
+
 def _constraint(class_name: str) -> Callable[..., Any]:
     def factory(**p):
         from vepo.rewards import constraints
@@ -45,6 +50,7 @@ REWARDS: dict[str, Callable[..., Any]] = {
     "copy": _constraint("CopyPenalty"),
     "repetition": _constraint("Repetition"),
     "language": _constraint("LanguageConsistency"),
+    "lid": _lid,
 }
 # Components that hold a model: they take the reward device.
 MODEL_REWARDS = {"semantic", "comet"}
