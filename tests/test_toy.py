@@ -11,20 +11,29 @@ import pytest
 
 from vepo.data.toy import (
     ADJECTIVES,
+    AGENT_PARTICLE,
+    CANONICAL_RATE,
     INDEFINITE,
     NOUNS,
     NUMBERS,
     PLURAL_SUFFIX,
     SHAD,
+    SYNONYMS,
     TOY_SRC_CODE,
     TOY_TGT_CODE,
     TSHEG,
     VERB_SUFFIX,
     VERBS,
     ToyCorpus,
+    back_translate,
     build_toy_corpus,
+    canonicalise,
+    change_content_word,
     generate_sentence,
+    paraphrases,
     render,
+    sample_translation,
+    swap_roles,
     translate,
     write_flores_layout,
     write_parallel_tsv,
@@ -118,7 +127,9 @@ def test_source_shape(corpus):
         assert words[-1] == "." and "" not in words
         assert 5 <= len(words) - 1 <= 9
         assert src == src.lower()
-        assert translate(src) == tgt
+        # The target is one valid translation (not necessarily the canonical one).
+        assert tgt in paraphrases(src)
+        assert back_translate(tgt) == src
 
 
 # --- Target properties -------------------------------------------------------------------
@@ -138,7 +149,8 @@ def test_lexicon_entries_are_distinct_and_renderable():
         + list(VERBS.values())
         + list(ADJECTIVES.values())
         + list(NUMBERS.values())
-        + [PLURAL_SUFFIX, INDEFINITE, VERB_SUFFIX]
+        + list(SYNONYMS.values())
+        + [PLURAL_SUFFIX, INDEFINITE, VERB_SUFFIX, AGENT_PARTICLE]
     )
     assert len(entries) == len(set(entries))
     for entry in entries:
@@ -213,6 +225,142 @@ def test_more_than_word_substitution(corpus):
         assert _monotone_substitution(src) != tgt
 
 
+# --- Meaning-preserving variation ----------------------------------------------------------
+
+EXAMPLE = "the big dog sees two red cats ."
+
+
+def _is_tibetan_sentence(text: str) -> bool:
+    """Only Tibetan letters + vowel signs, syllables joined by tsheg, one final shad."""
+    if not text.endswith(SHAD) or SHAD in text[:-1]:
+        return False
+    for syl in text[:-1].split(TSHEG):
+        if not syl or not "\u0f40" <= syl[0] <= "\u0f66":
+            return False
+        if any(not ("\u0f40" <= ch <= "\u0f66" or ch in "\u0f72\u0f74\u0f7a\u0f7c") for ch in syl):
+            return False
+    return True
+
+
+def test_paraphrases_canonical_first_distinct_and_counted():
+    variants = paraphrases(EXAMPLE)
+    assert variants[0] == translate(EXAMPLE)
+    assert len(variants) == len(set(variants))
+    # big, sees, red have synonyms (dog, cat, two do not): 3 structures x 2**3 synonym choices.
+    assert len(variants) == 3 * 2**3
+    assert len(paraphrases("the dog finds a cat .")) == 3  # no synonym slot: structures only
+
+
+def test_every_variant_means_the_source(corpus):
+    sources = [s for s, _ in _all_pairs(corpus)][:150] + [EXAMPLE, "the big horse eats the big book ."]
+    for src in sources:
+        for variant in paraphrases(src):
+            assert _is_tibetan_sentence(variant), variant
+            assert back_translate(variant) == src, (src, variant)
+            assert canonicalise(variant) == translate(src)
+
+
+def test_example_paraphrase_from_docstring():
+    variant = render("ji-la mar-po tsho nyi khi chen gis zig red".split())
+    assert variant in paraphrases(EXAMPLE)
+    assert back_translate(variant) == EXAMPLE
+
+
+def test_object_first_only_with_agent_particle():
+    # Without the particle, NP NP is always subject-object: swapping the NPs swaps the roles.
+    dog, cat = NOUNS["dog"][1], NOUNS["cat"][1]
+    swapped = render([cat, INDEFINITE, dog, VERBS["sees"], VERB_SUFFIX])
+    assert back_translate(swapped) == "a cat sees the dog ."
+    fronted = render([cat, INDEFINITE, dog, AGENT_PARTICLE, VERBS["sees"], VERB_SUFFIX])
+    assert back_translate(fronted) == "the dog sees a cat ."
+    assert fronted in paraphrases("the dog sees a cat .")
+    assert swapped not in paraphrases("the dog sees a cat .")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["khi", "gis", "ji-la", "gis", "thong", "red"],  # two agent particles
+        ["khi", "ji-la", "thong"],  # no verb suffix
+        ["ji-la", "tsho", "nyi", "gis", "khi", "thong", "red"],  # plural subject
+        ["khi", "ji-la", "thong", "zig", "red"],  # two verbs
+    ],
+)
+def test_invalid_targets_rejected(bad):
+    with pytest.raises(ValueError):
+        back_translate(render(bad))
+
+
+def test_back_translate_rejects_non_toy_text():
+    for text in ("the dog sees a cat .", "", "ཁི་ཇི་ལ་ཐོང་རེད", "ཀཀ་ཇི་ལ་ཐོང་རེད།"):
+        with pytest.raises(ValueError):
+            back_translate(text)
+
+
+def test_paraphrase_has_much_lower_chrf_than_a_copy():
+    # The point of the variation: chrF++ of a valid paraphrase against the canonical form is
+    # far below a copy's 100 (and below a one-word meaning change that keeps the form).
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF(word_order=2)
+    canonical = translate(EXAMPLE)
+    variant = render("ji-la mar-po tsho nyi khi chen gis zig red".split())
+    assert chrf.sentence_score(canonical, [canonical]).score == pytest.approx(100.0)
+    assert chrf.sentence_score(variant, [canonical]).score < 60
+    assert chrf.sentence_score(canonical, [variant]).score < 60
+    wrong = change_content_word(canonical, random.Random(0))
+    assert back_translate(wrong) != EXAMPLE
+    assert chrf.sentence_score(wrong, [canonical]).score > chrf.sentence_score(variant, [canonical]).score
+
+
+def test_change_content_word_changes_exactly_one_word(corpus):
+    rng = random.Random(0)
+    for src, tgt in corpus.dev:
+        wrong = change_content_word(tgt, rng)
+        assert _is_tibetan_sentence(wrong)
+        changed = back_translate(wrong)  # still a valid sentence, of another meaning
+        diff = [(a, b) for a, b in zip(src.split(), changed.split()) if a != b]
+        # One content word; "a"/"an" may follow a changed first adjective/noun.
+        assert 1 <= len(diff) <= 2 and len(src.split()) == len(changed.split()), (src, changed)
+        assert sum(a not in ("a", "an") for a, _ in diff) == 1, (src, changed)
+
+
+def test_sample_translation_rates_and_determinism():
+    sources = [generate_sentence(random.Random(i)) for i in range(300)]
+    a = [sample_translation(s, random.Random(1)) for s in sources]
+    assert a == [sample_translation(s, random.Random(1)) for s in sources]
+    rng = random.Random(2)
+    draws = [sample_translation(s, rng) for s in sources]
+    assert all(d in paraphrases(s) for s, d in zip(sources, draws))
+    canonical = sum(d == translate(s) for s, d in zip(sources, draws)) / len(sources)
+    assert abs(canonical - CANONICAL_RATE) < 0.1  # 300 Bernoulli(0.5) draws: sd 0.03
+    rng = random.Random(3)
+    assert all(sample_translation(s, rng, canonical_rate=1.0) == translate(s) for s in sources)
+    never = [sample_translation(s, rng, canonical_rate=0.0) for s in sources]
+    assert all(d != translate(s) and d in paraphrases(s) for s, d in zip(sources, never))
+    # Every structure and synonym occurs: the non-canonical draw is not stuck on one form.
+    particle = render([AGENT_PARTICLE])[:-1]
+    assert any(particle in d for d in never) and any(particle not in d for d in never)
+    with pytest.raises(ValueError):
+        sample_translation(EXAMPLE, rng, canonical_rate=1.5)
+
+
+def test_corpus_targets_vary_at_the_documented_rate(corpus):
+    pairs = _all_pairs(corpus)
+    canonical = sum(t == translate(s) for s, t in pairs) / len(pairs)
+    assert abs(canonical - CANONICAL_RATE) < 0.08  # 600 draws: sd 0.02
+    # dev/devtest references vary too, not only the training targets.
+    for split in (corpus.dev, corpus.devtest):
+        assert any(t != translate(s) for s, t in split)
+        assert any(t == translate(s) for s, t in split)
+
+
+def test_canonical_rate_one_gives_canonical_corpus_with_the_same_sources(corpus):
+    canon = build_toy_corpus(seed=0, n_train=500, n_dev=50, n_devtest=50, canonical_rate=1.0)
+    assert [s for s, _ in _all_pairs(canon)] == [s for s, _ in _all_pairs(corpus)]
+    assert all(t == translate(s) for s, t in _all_pairs(canon))
+
+
 # --- translate errors --------------------------------------------------------------------
 
 
@@ -274,3 +422,15 @@ def test_parallel_tsv_rejects_tab(tmp_path):
     with pytest.raises(ValueError):
         write_parallel_tsv([("a\tb", "c")], tmp_path / "x.tsv")
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_swap_roles_exchanges_subject_and_object():
+    for variant in paraphrases("the big dog sees a cat ."):
+        swapped = swap_roles(variant)
+        assert back_translate(swapped) == "a cat sees the big dog ."
+        assert swapped in paraphrases("a cat sees the big dog .")  # same structure, same synonyms
+        assert sorted(swapped[:-1].split(TSHEG)) == sorted(variant[:-1].split(TSHEG))
+    with pytest.raises(ValueError):  # a numbered object cannot be the subject
+        swap_roles(translate("the dog sees two cats ."))
+    with pytest.raises(ValueError):  # nothing to swap
+        swap_roles(translate("a stone sees a stone ."))
