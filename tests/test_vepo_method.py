@@ -26,7 +26,8 @@ def test_algorithm_brings_its_papers_reward(overrides, reward):
     if reward == "vepo":
         assert cfg.reward.balance.schedule == "entropy_coupled"
         assert set(cfg.reward.gates) >= {"length", "format", "script", "copy"}
-        assert cfg.reward.terms.semantic.params.model == "auto"
+        assert cfg.reward.terms.semantic.params.model == "auto" and cfg.reward.terms.semantic.params.tau == "auto"
+        assert "lid" in cfg.reward.gates  # the wrong language is caught, not only the wrong script
 
 
 def test_cfg_job_shows_the_composed_reward():
@@ -53,6 +54,7 @@ def test_real_languages_get_labse_and_an_offline_miss_says_how_to_provide_it(tmp
     resolved, models = resolve_semantic_models(reward, "bod_Tibt", tmp_path)
     assert models == {"semantic": REAL_LANGUAGE_ENCODER}
     assert resolved.terms["semantic"].params["model"] == REAL_LANGUAGE_ENCODER
+    assert resolved.terms["semantic"].params["tau"] == 0.5
     assert reward.terms["semantic"].params["model"] == "auto"  # the run's config keeps what the user asked for
     assert not (tmp_path / "models").exists()  # no toy encoder for a real language
     from huggingface_hub import try_to_load_from_cache
@@ -64,3 +66,29 @@ def test_real_languages_get_labse_and_an_offline_miss_says_how_to_provide_it(tmp
     message = str(err.value)
     assert "\n" not in message and "huggingface-cli download" in message
     assert "reward.terms.semantic.params.model=" in message
+
+
+def test_toy_language_gets_the_toy_encoder_from_the_user_cache(tmp_path, monkeypatch):
+    from vepo.rewards.encoders import resolve_semantic_models
+    from vepo.rewards.semantic import SemanticSimilarity
+    from vepo.rewards.toy_encoder import MARKER, RECOMMENDED_TAU
+
+    monkeypatch.setenv("VEPO_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = OmegaConf.to_object(compose_config("train", ["reward=semantic", "data.n_train=64", "data.n_dev=8",
+                                                       "data.n_devtest=8"]))
+    resolved, models = resolve_semantic_models(cfg.reward, "toy_Tibt", tmp_path / "run1", cfg.data)
+    encoder_dir = tmp_path / "run1" / "models" / "semantic"
+    assert models == {"semantic": str(encoder_dir)} and (encoder_dir / MARKER).is_file()
+    assert resolved.terms["semantic"].params["tau"] == RECOMMENDED_TAU
+    [cached] = list((tmp_path / "cache").iterdir())
+    # A second run copies the cached encoder instead of training it again: same weights, same marker.
+    _, models2 = resolve_semantic_models(cfg.reward, "toy_Tibt", tmp_path / "run2", cfg.data)
+    second = tmp_path / "run2" / "models" / "semantic"
+    assert (second / MARKER).read_text() == (cached / MARKER).read_text() == (encoder_dir / MARKER).read_text()
+    # The resolved component scores with it: the reference itself gets the full reward, an unrelated sentence none.
+    from vepo.data.toy import build_toy_corpus
+
+    (src, ref), (_, other) = build_toy_corpus(0, 64, 8, 8).devtest[:2]
+    sem = SemanticSimilarity(**resolved.terms["semantic"].params)
+    same, unrelated = sem.score_batch([src, src], [ref, other], [ref, ref], ["eng_Latn"] * 2, ["toy_Tibt"] * 2)
+    assert same > 0.9 and unrelated < same

@@ -100,15 +100,16 @@ class SemanticSimilarity(RewardComponent):
 
     name: ClassVar[str] = "semantic"
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, tau: float = DEFAULT_TAU, device: str = "cpu",
+    def __init__(self, model: str | Path = DEFAULT_MODEL, tau: float | str = DEFAULT_TAU, device: str = "cpu",
                  batch_size: int = 64) -> None:
         super().__init__()
-        if not 0.0 <= tau < 1.0:
-            raise VepoError(f"reward semantic: tau must be in [0, 1), got {tau}")
+        # `auto` left unresolved (the pipeline resolves it in vepo/rewards/encoders.py): a real language's defaults.
+        model = DEFAULT_MODEL if str(model) == "auto" else model
+        tau = DEFAULT_TAU if str(tau) == "auto" else tau
+        if not isinstance(tau, (int, float)) or not 0.0 <= tau < 1.0:
+            raise VepoError(f"reward semantic: tau must be a number in [0, 1) or auto, got {tau!r}")
         if batch_size < 1:
             raise VepoError(f"reward semantic: batch_size must be >= 1, got {batch_size}")
-        if str(model) == "auto":  # `auto` unresolved by the pipeline (vepo/rewards/encoders.py): a real language
-            model = DEFAULT_MODEL
         self.model_name = str(model)
         self.tau = float(tau)
         self.device = device

@@ -147,9 +147,9 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
     # already checked before the job started, in vepo.config.checks.) A semantic term with `model: auto` gets the
     # toy encoder (trained once by rank 0 into the run directory) or LaBSE.
     if main:
-        resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir)
+        resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir, cfg.data)
     ranks.wait_for_everyone()
-    reward_cfg, encoders = resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir)
+    reward_cfg, encoders = resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir, cfg.data)
     if main and encoders:
         console.print("semantic reward encoder: " + ", ".join(f"{t} → {m}" for t, m in encoders.items()))
     reward_mix = build_reward_mix(reward_cfg, device=cfg.hardware.device)
