@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One toy-encoder cache for the session (vepo/rewards/encoders.py): every run with the same corpus settings copies
+# the encoder trained by the first one, and the user's own cache is never touched.
+os.environ.setdefault("VEPO_CACHE_DIR", tempfile.mkdtemp(prefix="vepo-test-cache-"))
 
 # Small enough for seconds on two CPU cores, large enough to exercise every stage.
 SMOKE_OVERRIDES = [

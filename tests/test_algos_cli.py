@@ -58,6 +58,13 @@ def test_every_algorithm_trains(tmp_path):
         assert state["objective"] == algo
         if algo == "vepo":
             assert state["state"]["step"] == RL_STEPS and state["state"]["H0"] is not None
+            # The whole method: VEPO's reward came with the algorithm, scored by the toy encoder, balanced by entropy.
+            assert yaml.safe_load((job / "config.yaml").read_text())["reward"]["name"] == "vepo"
+            assert (job / "models" / "semantic" / "modules.json").is_file()
+            rollout = lines[0]
+            for key in ("reward/semantic/mean", "reward/weight/semantic", "reward/lid/unsupported", "reward/gate/mean"):
+                assert key in rollout, key
+            assert rollout["reward/lid/unsupported"] == 1.0  # toy_Tibt: no detector knows it, counted, neutral
         if algo == "dppo_av":
             assert list((job / "cache").glob("token_counts_*.safetensors"))
         if algo == "dapo":

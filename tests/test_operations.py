@@ -21,6 +21,9 @@ def test_two_cpu_processes_with_lora_form_one_group_rank0_writes_and_adapters_eq
     run_dir = tmp_path / "ddp"
     proc = run_vepo("train", "hardware=cpu_ddp", "model.lora.r=4", "model.lora.merge=true", *SMOKE_OVERRIDES,
                     "train.rl_steps=3", "algo=vepo",
+                    # After 2 SFT steps every output fails VEPO's gates (reward 0, no gradient): keep its balanced
+                    # chrF/semantic mix (the toy encoder is resolved on both ranks) without the gates.
+                    *(f"~reward.gates.{g}" for g in ("length", "format", "script", "copy", "lid")),
                     f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((run_dir / "launch" / f"rank-{r}.json").read_text()) for r in (0, 1)]

@@ -3,6 +3,9 @@ literal/semantic balance), unless the command line picks another reward."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 from omegaconf import OmegaConf
@@ -68,19 +71,22 @@ def test_real_languages_get_labse_and_an_offline_miss_says_how_to_provide_it(tmp
     assert "reward.terms.semantic.params.model=" in message
 
 
-def test_toy_language_gets_the_toy_encoder_from_the_user_cache(tmp_path, monkeypatch):
+def test_toy_language_gets_the_toy_encoder_from_the_user_cache(tmp_path):
+    import os
+
     from vepo.rewards.encoders import resolve_semantic_models
     from vepo.rewards.semantic import SemanticSimilarity
     from vepo.rewards.toy_encoder import MARKER, RECOMMENDED_TAU
 
-    monkeypatch.setenv("VEPO_CACHE_DIR", str(tmp_path / "cache"))
+    cache = Path(os.environ["VEPO_CACHE_DIR"])  # the session's (tests/conftest.py): other tests may have filled it
     cfg = OmegaConf.to_object(compose_config("train", ["reward=semantic", "data.n_train=64", "data.n_dev=8",
                                                        "data.n_devtest=8"]))
     resolved, models = resolve_semantic_models(cfg.reward, "toy_Tibt", tmp_path / "run1", cfg.data)
     encoder_dir = tmp_path / "run1" / "models" / "semantic"
     assert models == {"semantic": str(encoder_dir)} and (encoder_dir / MARKER).is_file()
     assert resolved.terms["semantic"].params["tau"] == RECOMMENDED_TAU
-    [cached] = list((tmp_path / "cache").iterdir())
+    [cached] = [d for d in cache.iterdir() if (d / MARKER).is_file()
+                and json.loads((d / MARKER).read_text())["n_train"] == 64]
     # A second run copies the cached encoder instead of training it again: same weights, same marker.
     _, models2 = resolve_semantic_models(cfg.reward, "toy_Tibt", tmp_path / "run2", cfg.data)
     second = tmp_path / "run2" / "models" / "semantic"
