@@ -10,7 +10,7 @@ import yaml
 from tests.conftest import SMOKE_OVERRIDES, run_vepo
 from vepo.objectives import list_objectives
 
-# The metric each algorithm must report under objective/… in metrics.jsonl (ALGORITHMS.md "Metrics").
+# The metric each algorithm must report under objective/… in metrics.jsonl (docs/design/algorithms.md "Metrics").
 SIGNATURE_METRIC = {
     "grpo": "objective/kl", "dapo": "objective/clip_frac_high", "dr_grpo": "objective/clip_frac",
     "gspo": "objective/clip_frac", "espo": "objective/clip_frac/g0", "egspo": "objective/gated_frac",

@@ -1,6 +1,6 @@
 """FLORES-200 and FLORES+ readers with layout auto-detection.
 
-Layouts (EVALUATION.md):
+Layouts (docs/design/evaluation.md):
 - original FLORES-200 (`flores200_dataset/`): `<root>/<split>/<code>.<split>`, one sentence per line;
 - FLORES+: `<root>/<split>/<code>.parquet` with a `text` column (legacy HF export: `sentence`).
 The root may also be the directory that contains `flores200_dataset/`. An optional `dataset.json`

@@ -59,7 +59,7 @@ def tiny_model_config(cfg: TinyModelConfig, vocab_size: int, eos_token_id: int |
 def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2ForCausalLM:
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(tiny_model_config(cfg, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id))
-    # Generation must stop on the same end token SFT teaches (see ARCHITECTURE.md pitfalls).
+    # Generation must stop on the same end token SFT teaches (see docs/design/architecture.md pitfalls).
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = None

@@ -1,4 +1,4 @@
-"""Group-relative advantage estimators (ALGORITHMS.md "Advantages").
+"""Group-relative advantage estimators (docs/design/algorithms.md "Advantages").
 
 rewards is a flat (B,) tensor laid out group after group (G consecutive completions of one prompt), as TRL lays it out.
 NaN rewards mean "unscorable" (TRL's convention): they are left out of the group statistics and get advantage 0.

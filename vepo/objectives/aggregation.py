@@ -1,4 +1,4 @@
-"""Per-token loss → scalar: the one shared implementation of the aggregation modes (ALGORITHMS.md).
+"""Per-token loss → scalar: the one shared implementation of the aggregation modes (docs/design/algorithms.md).
 
 All denominators are clamped at 1 so all-masked rows and fully masked batches give 0, never NaN.
 """

@@ -1,7 +1,7 @@
 """Divergences between the rollout policy (m) and the current policy (p or q) for DPPO's trust-region mask.
 
 One implementation of each: binary TV / KL on the sampled token's probability, and top-K TV / KL over the rollout
-policy's top-K tokens with the sampled token forced in plus a 'rest' bucket (ALGORITHMS.md "DPPO").
+policy's top-K tokens with the sampled token forced in plus a 'rest' bucket (docs/design/algorithms.md "DPPO").
 
 Every function here feeds a detached mask: callers run them under no_grad, in at least fp32.
 Finiteness: probabilities are clamped to [PROB_EPS, 1 − PROB_EPS] inside logs, and 0·log 0 = 0, so the results are

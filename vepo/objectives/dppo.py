@@ -1,4 +1,4 @@
-"""DPPO: a divergence trust region instead of ratio clipping (arXiv 2602.04879; ALGORITHMS.md "DPPO").
+"""DPPO: a divergence trust region instead of ratio clipping (arXiv 2602.04879; docs/design/algorithms.md "DPPO").
 
 The anchor is the rollout policy (old). With p = exp(logp), m = exp(old) and D_t a divergence between the two,
 a token's gradient is dropped (valid_t = 0) when the update would move it further out of the trust region:

@@ -1,6 +1,6 @@
 """DPPO-AV: DPPO with adaptive, vocabulary-aware trust-region thresholds.
 
-This is vepo's own formulation of an idea note (ALGORITHMS.md "DPPO-AV"), not a published algorithm: the mask and the
+This is vepo's own formulation of an idea note (docs/design/algorithms.md "DPPO-AV"), not a published algorithm: the mask and the
 loss are exactly DPPO's (dppo.py), with the scalar thresholds δ_low / δ_high replaced by per-token δ_low,t / δ_high,t.
 
 Rarity r_v ∈ [0, 1] of the sampled token y_t comes from a token-frequency table over the training targets (rarity.py:

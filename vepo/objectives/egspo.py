@@ -1,4 +1,4 @@
-"""EGSPO: entropy-gated selective policy optimisation (arXiv 2602.03309; ALGORITHMS.md "EGSPO").
+"""EGSPO: entropy-gated selective policy optimisation (arXiv 2602.03309; docs/design/algorithms.md "EGSPO").
 
     h     = (1−q) quantile of H_t over the valid tokens of the micro-batch (torch.quantile, linear interpolation)
     w_t   = 1 if H_t ≥ h else φ              (all-masked micro-batch: no gating)

@@ -1,4 +1,4 @@
-"""ESPO: entropy importance sampling policy optimisation (arXiv 2512.00499; ALGORITHMS.md "ESPO").
+"""ESPO: entropy importance sampling policy optimisation (arXiv 2512.00499; docs/design/algorithms.md "ESPO").
 
 Per sequence the valid tokens are split into K entropy groups by entropy rank; each group τ gets a GSPO-style group
 ratio in token form and an entropy-adaptive clip range:

@@ -1,4 +1,4 @@
-"""GSPO: group sequence policy optimisation (sequence-level importance ratio; ALGORITHMS.md "Baselines").
+"""GSPO: group sequence policy optimisation (sequence-level importance ratio; docs/design/algorithms.md "Baselines").
 
 s_i = exp(mean_t (logp − old)) over the valid tokens of sequence i, used in the GSPO-token form
 s_{i,t} = sg(s_i)·exp(logp_t − sg(logp_t)) (value s_i, gradient s_i·∇logp_t):

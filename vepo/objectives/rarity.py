@@ -1,6 +1,6 @@
 """Token rarity for DPPO-AV: counts over the training targets, a rarity score in [0, 1], buckets, and the cached table.
 
-Rarity (vepo's definition of ALGORITHMS.md's "1 − percentile rank of count(v)"):
+Rarity (vepo's definition of docs/design/algorithms.md's "1 − percentile rank of count(v)"):
     S = the seen vocabulary (ids with count > 0), n = |S|.
     rank(v) = rank of count(v) among S in decreasing count order, 1 = most frequent; tied counts share the average rank.
     r_v = (rank(v) − 1) / n for v ∈ S;   r_v = 1 for unseen ids (count 0, e.g. newly added vocabulary).

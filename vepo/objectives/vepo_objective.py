@@ -1,4 +1,4 @@
-"""VEPO: variable entropy policy optimisation (arXiv 2603.19152; ALGORITHMS.md "VEPO").
+"""VEPO: variable entropy policy optimisation (arXiv 2603.19152; docs/design/algorithms.md "VEPO").
 
 The paper's equations were not public: this is vepo's own formulation of its ideas, not a transcription.
 

@@ -7,7 +7,7 @@ no trainer banners, and no Lightning cluster detection inside a torchrun/acceler
 one scorer per (model, device) per process. `CometReward` is the TRL reward function.
 
 Non-finite model outputs become 0.0 and are counted (`CometScorer.nan_count`) with a warning. COMET rates
-untranslated copies of the source highly: gate a COMET reward with a target-script check (EVALUATION.md).
+untranslated copies of the source highly: gate a COMET reward with a target-script check (docs/design/evaluation.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ class CometComponent(RewardComponent):
     """Segment COMET scores, batched through one cached scorer per (model, device); clipped to [0, 1].
 
     Gate it with a target-script check (reward preset `comet`): COMET scores untranslated copies of the source
-    highly (EVALUATION.md)."""
+    highly (docs/design/evaluation.md)."""
 
     name = "comet"
     needs_source = True

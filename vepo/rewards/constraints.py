@@ -1,4 +1,4 @@
-"""Verifiable constraint rewards (ALGORITHMS.md VEPO "verifiable gates"; EVALUATION.md "Offline language / script
+"""Verifiable constraint rewards (docs/design/algorithms.md VEPO "verifiable gates"; docs/design/evaluation.md "Offline language / script
 checks"). Each returns a value in [0, 1] and can be used as a multiplicative gate on the other rewards.
 
 * LengthRatio          — hypothesis/reference (or source) character-length ratio within [lo, hi].

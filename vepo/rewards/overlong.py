@@ -1,4 +1,4 @@
-"""DAPO's soft overlong penalty (ALGORITHMS.md "Baselines"), a reward added to the mix with weight 1.
+"""DAPO's soft overlong penalty (docs/design/algorithms.md "Baselines"), a reward added to the mix with weight 1.
 
 0 while |y| ≤ L_max − L_c; ((L_max − L_c) − |y|) / L_c within the last L_c tokens; −1 beyond (a truncated
 completion has |y| = L_max and gets exactly −1).

@@ -1,4 +1,4 @@
-"""VEPO's variable reward balance: the weight on the semantic term vs literal fidelity over training (ALGORITHMS.md).
+"""VEPO's variable reward balance: the weight on the semantic term vs literal fidelity over training (docs/design/algorithms.md).
 
     constant:         w_sem = weight
     linear:           w_sem goes from start to end over the run's optimiser steps

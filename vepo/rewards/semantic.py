@@ -1,4 +1,4 @@
-"""Semantic-similarity reward R_sim of semantic-reward GRPO (ALGORITHMS.md "Semantic-reward GRPO", arXiv 2605.14366).
+"""Semantic-similarity reward R_sim of semantic-reward GRPO (docs/design/algorithms.md "Semantic-reward GRPO", arXiv 2605.14366).
 
     s = cos(f(hypothesis), f(reference))            f = a sentence-embedding model (sentence-transformers)
     R_sim = 0                 if s <= tau

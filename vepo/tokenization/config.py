@@ -10,7 +10,7 @@ from vepo.config.schema import LangConfig, ModelConfig
 
 @dataclass
 class FloresSourceConfig:
-    """Where the FLORES text is read from (EVALUATION.md: never committed, always pointed to)."""
+    """Where the FLORES text is read from (docs/design/evaluation.md: never committed, always pointed to)."""
 
     flores_dir: Optional[str] = None  # None: $VEPO_FLORES_DIR
     flores_version: Optional[str] = None  # recorded in the results; None: what the directory says

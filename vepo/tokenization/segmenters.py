@@ -1,6 +1,6 @@
 """Word segmenters for fertility and continued-word share: character spans of the words of a text.
 
-One segmenter per script (EVALUATION.md): whitespace for scripts that separate words with spaces, Tibetan syllables
+One segmenter per script (docs/design/evaluation.md): whitespace for scripts that separate words with spaces, Tibetan syllables
 (split on tsheg and shad), Chinese with jieba or one word per character. Scripts written without word separators
 (Thai, Lao, Khmer, Myanmar, Japanese) have none here: their "words" between spaces are phrases, and a fertility over
 phrases would not be comparable with the others, so those languages get no fertility.

@@ -1,4 +1,4 @@
-"""Tokenization-efficiency measures of one tokenizer on one set of sentences (EVALUATION.md, docs/tokenization.md).
+"""Tokenization-efficiency measures of one tokenizer on one set of sentences (docs/design/evaluation.md, docs/tokenization.md).
 
 All counts are totals over the sentences, so ratios weight every character (or word) equally:
 chars/token, bytes/token (UTF-8), fertility = tokens / words, continued-word share = words covered by two or more

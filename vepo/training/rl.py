@@ -28,7 +28,7 @@ from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args
 from vepo.utils.io import atomic_write_json
 
-# Which TRL advantage normalisation reproduces each of vepo's advantage estimators (ALGORITHMS.md "Advantages").
+# Which TRL advantage normalisation reproduces each of vepo's advantage estimators (docs/design/algorithms.md "Advantages").
 _SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
 
 
