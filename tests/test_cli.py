@@ -1,4 +1,4 @@
-"""The command line: help, version, config errors (one line, exit 2), commands not built yet."""
+"""The command line: help, version, config errors (one line, exit 2), eval without a usable model."""
 
 from __future__ import annotations
 

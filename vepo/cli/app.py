@@ -41,7 +41,8 @@ def train(ctx: typer.Context) -> None:
 
 @app.command(name="eval", context_settings=_PASS_THROUGH)
 def eval_(ctx: typer.Context) -> None:
-    """Evaluate a checkpoint (chrF++ on the toy devtest for now). Example: `vepo eval model.path=<dir>`."""
+    """Evaluate a model on a FLORES suite (chrF++, spBLEU, COMET), resumable per direction. Example:
+    `vepo eval model=<id or dir> suite=default90 data.flores_dir=<dir>`."""
     from vepo.cli.eval import run
 
     run(list(ctx.args))
