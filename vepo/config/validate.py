@@ -18,6 +18,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from vepo.config.paths import config_dir
 from vepo.config.schema import register_schemas
+from vepo.config.shorthands import expand_shorthands
 from vepo.errors import VepoError
 
 # Hydra flags that take a value: the value is not an override.
@@ -65,6 +66,7 @@ def _concrete_variants(overrides: list[str]) -> list[list[str]]:
 
 def _compose(config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
     register_schemas()
+    overrides = expand_shorthands(overrides)  # idempotent; callers that skipped it compose what a run composes
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="validate"):

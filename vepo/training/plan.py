@@ -99,6 +99,17 @@ def reward_summary(cfg: TrainConfig) -> str:
     return text
 
 
+def objective_summary(cfg: TrainConfig) -> str:
+    """The objective's effective parameters: its code defaults (vepo/objectives/) merged with `algo.params`, built
+    the way training builds it; the yaml and `--cfg job` only show the overrides."""
+    from vepo.training.objective_setup import build_objective
+
+    params = build_objective(cfg.algo.name, dict(cfg.algo.params), cfg.train.max_completion_length).params()
+    if "vocab_size" in params and cfg.algo.params.get("vocab_size") is None:
+        params["vocab_size"] = "<the tokenizer's>"  # filled when the run loads the tokenizer
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
 def training_plan(cfg: TrainConfig) -> dict:
     from vepo.training.launch import launch_command, world_size
     from vepo.training.pipeline import sft_schedule
@@ -116,6 +127,7 @@ def training_plan(cfg: TrainConfig) -> dict:
         "parameters": _parameters(cfg),
         "data": f"{cfg.data.name}: {pairs} pairs, {cfg.lang.src} → {cfg.lang.tgt}",
         "algorithm / reward": f"{cfg.algo.name} / {cfg.reward.name}",
+        "objective": objective_summary(cfg) if cfg.algo.name != "sft" else "—",
         "reward": reward_summary(cfg),
         "SFT": f"{sft_steps} steps, batch {t.sft_batch_size}, lr {sft_lr:g}" if sft_steps else "none",
         "RL": (f"{t.rl_steps} steps, {t.prompts_per_step} prompts × {t.num_generations} generations = {completions} "
