@@ -42,10 +42,10 @@ def test_gates_multiply_and_terms_add():
 
 
 def test_balance_schedules():
-    assert BalanceSchedule("constant", weight=0.3).semantic_weight(50, 100) == 0.3
-    lin = BalanceSchedule("linear", start=0.2, end=0.8)
+    assert BalanceSchedule(BalanceConfig(schedule="constant", weight=0.3)).semantic_weight(50, 100) == 0.3
+    lin = BalanceSchedule(BalanceConfig(schedule="linear", start=0.2, end=0.8))
     assert [lin.semantic_weight(s, 100) for s in (0, 50, 100, 200)] == pytest.approx([0.2, 0.5, 0.8, 0.8])
-    ent = BalanceSchedule("entropy_coupled", w_min=0.2, w_max=0.8)
+    ent = BalanceSchedule(BalanceConfig(schedule="entropy_coupled", w_min=0.2, w_max=0.8))
     assert ent.semantic_weight() == pytest.approx(0.8)  # before any entropy is seen: H̄/H0 taken as 1
     ent.observe_entropy(2.0)  # H0
     ent.observe_entropy(1.0)
@@ -53,7 +53,7 @@ def test_balance_schedules():
     ent.observe_entropy(3.0)  # above H0: clamped
     assert ent.semantic_weight() == pytest.approx(0.8)
     with pytest.raises(ValueError):
-        BalanceSchedule("cosine")
+        BalanceSchedule(BalanceConfig(schedule="cosine"))
 
 
 def test_balance_moves_weights_between_literal_and_semantic_terms():
@@ -61,7 +61,9 @@ def test_balance_moves_weights_between_literal_and_semantic_terms():
     cfg = RewardConfig(terms={"chrf": RewardTermConfig(type="chrf"), "bleu": RewardTermConfig(type="bleu")},
                        balance=BalanceConfig(schedule="linear", semantic_term="bleu", literal_term="chrf",
                                              start=0.0, end=1.0))
-    fn = MixedRewardFunction(build_reward_mix(cfg), total_steps=10)
+    mix = build_reward_mix(cfg)
+    assert mix.balance.config is cfg.balance  # one object: the schedule reads reward.balance, it does not copy it
+    fn = MixedRewardFunction(mix, total_steps=10)
     logged: dict[str, list[float]] = {}
 
     class State:

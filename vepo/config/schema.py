@@ -122,7 +122,8 @@ class RewardTermConfig:
 
 @dataclass
 class BalanceConfig:
-    """VEPO's variable semantic-vs-literal balance (vepo/rewards/schedules.py); schedule none = fixed weights."""
+    """VEPO's variable semantic-vs-literal balance; schedule none = fixed weights. The one definition of the schedule's
+    fields: vepo/rewards/schedules.BalanceSchedule wraps this object with its runtime state."""
 
     schedule: str = "none"  # none | constant | linear | entropy_coupled
     semantic_term: str = "semantic"

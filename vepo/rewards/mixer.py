@@ -25,11 +25,18 @@ class RewardMix:
     weights: dict[str, float]
     gates: dict[str, Any] = field(default_factory=dict)
     balance: BalanceSchedule = field(default_factory=BalanceSchedule)
-    semantic_term: str = "semantic"
-    literal_term: str = "chrf"
     # Called as observe(step, sources, hypotheses, references, rewards) after each training batch is scored
     # (W&B sample tables); they must not raise.
     observers: list[Any] = field(default_factory=list)
+
+    # The balanced term names come from the schedule's config (reward.balance), not a second copy here.
+    @property
+    def semantic_term(self) -> str:
+        return self.balance.config.semantic_term
+
+    @property
+    def literal_term(self) -> str:
+        return self.balance.config.literal_term
 
     def current_weights(self, step: int = 0, total_steps: int | None = None) -> dict[str, float]:
         weights = dict(self.weights)
@@ -72,7 +79,7 @@ def check_reward_config(cfg: RewardConfig) -> None:
         for name, term in entries.items():
             check_reward_type(f"reward.{group}.{name}", term.type)
     try:
-        BalanceSchedule.from_config(cfg.balance)
+        BalanceSchedule(cfg.balance)
     except ValueError as exc:
         raise VepoError(f"config error: reward.balance: {exc}") from None
     if cfg.balance.schedule != "none":
@@ -88,8 +95,7 @@ def build_reward_mix(cfg: RewardConfig, device: str = "cpu") -> RewardMix:
     terms = {n: build_component(f"reward.terms.{n}", t.type, t.params, device) for n, t in cfg.terms.items()}
     gates = {n: build_component(f"reward.gates.{n}", t.type, t.params, device) for n, t in cfg.gates.items()}
     return RewardMix(terms=terms, weights={n: float(t.weight) for n, t in cfg.terms.items()}, gates=gates,
-                     balance=BalanceSchedule.from_config(cfg.balance),
-                     semantic_term=cfg.balance.semantic_term, literal_term=cfg.balance.literal_term)
+                     balance=BalanceSchedule(cfg.balance))
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:

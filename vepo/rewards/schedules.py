@@ -13,36 +13,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from vepo.config.schema import BalanceConfig
+
 SCHEDULES = ("none", "constant", "linear", "entropy_coupled")
 
 
 @dataclass
 class BalanceSchedule:
-    kind: str = "none"
-    weight: float = 0.5
-    start: float = 0.2
-    end: float = 0.8
-    w_min: float = 0.2
-    w_max: float = 0.8
+    """The runtime side of `reward.balance`: the config (BalanceConfig, the one definition of the schedule's fields
+    and defaults) plus the entropy it has observed (checkpointed by the trainer)."""
+
+    config: BalanceConfig = field(default_factory=BalanceConfig)
     state: dict = field(default_factory=lambda: {"H0": None, "entropy": None})
 
     def __post_init__(self) -> None:
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown balance schedule {self.kind!r}; allowed: {', '.join(SCHEDULES)}")
+        c = self.config
+        if c.schedule not in SCHEDULES:
+            raise ValueError(f"unknown balance schedule {c.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         for name in ("weight", "start", "end", "w_min", "w_max"):
-            value = getattr(self, name)
+            value = getattr(c, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"balance.{name} must be in [0, 1], got {value!r}")
 
-    @classmethod
-    def from_config(cls, cfg) -> "BalanceSchedule":
-        """From a `BalanceConfig` (vepo/config/schema.py): `schedule` names the kind."""
-        return cls(kind=cfg.schedule, weight=cfg.weight, start=cfg.start, end=cfg.end, w_min=cfg.w_min,
-                   w_max=cfg.w_max)
-
     @property
     def active(self) -> bool:
-        return self.kind != "none"
+        return self.config.schedule != "none"
 
     def observe_entropy(self, entropy: float | None) -> None:
         if entropy is None or not math.isfinite(entropy):
@@ -52,13 +47,14 @@ class BalanceSchedule:
         self.state["entropy"] = float(entropy)
 
     def semantic_weight(self, step: int = 0, total_steps: int | None = None) -> float:
-        if self.kind == "constant":
-            return self.weight
-        if self.kind == "linear":
+        c = self.config
+        if c.schedule == "constant":
+            return c.weight
+        if c.schedule == "linear":
             frac = 0.0 if not total_steps else min(max(step / total_steps, 0.0), 1.0)
-            return self.start + (self.end - self.start) * frac
-        if self.kind == "entropy_coupled":
+            return c.start + (c.end - c.start) * frac
+        if c.schedule == "entropy_coupled":
             h0, h = self.state["H0"], self.state["entropy"]
             ratio = 1.0 if h0 is None or h is None else min(max(h / h0, 0.0), 1.0)
-            return self.w_min + (self.w_max - self.w_min) * ratio
+            return c.w_min + (c.w_max - c.w_min) * ratio
         raise ValueError("schedule 'none' has no semantic weight")
