@@ -13,7 +13,8 @@ from trl import GRPOConfig, GRPOTrainer
 
 from vepo.config.schema import RewardConfig, RewardTermConfig
 from vepo.models.loading import load_tokenizer
-from vepo.objectives import get_objective
+from vepo.objectives import get_objective, list_objectives
+from vepo.objectives.advantages import ADVANTAGE_ESTIMATORS
 from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.training.trainer import VepoGRPOTrainer
 
@@ -80,3 +81,26 @@ def test_objective_matches_trl_loss(rollout, name, trl_loss_type, level, beta, e
     assert torch.allclose(our_grad, their_grad, atol=1e-6, rtol=1e-5)
     clip = trainer._metrics["eval"]["objective/clip_frac"][-1]
     assert clip > 0.0  # the perturbation really exercised the clipped branch
+
+
+@pytest.mark.parametrize("estimator", sorted(ADVANTAGE_ESTIMATORS))
+def test_training_advantages_are_trls_with_the_mapped_scale(rollout, estimator):
+    """vepo has no advantage code: TRL computes them with the scale_rewards ADVANTAGE_ESTIMATORS maps each name to
+    (vepo/training/rl.py passes it). Pins TRL's numbers to the formulas vepo documents (docs/objectives.md)."""
+    trainer, _ = rollout
+    assert {get_objective(n).needs().advantage for n in list_objectives()} <= set(ADVANTAGE_ESTIMATORS)
+    rows = list(trainer.train_dataset)
+    saved = trainer.scale_rewards
+    trainer.scale_rewards = ADVANTAGE_ESTIMATORS[estimator]
+    try:
+        torch.manual_seed(2)
+        with torch.no_grad():
+            out = trainer._generate_and_score_completions([r for r in rows for _ in range(G)])
+    finally:
+        trainer.scale_rewards = saved
+    n = len(rows) * G
+    rewards = torch.tensor(list(trainer._logs["rewards"]["reward"])[-n:], dtype=torch.float32).view(-1, G)
+    assert (rewards.amax(1) > rewards.amin(1)).any()  # at least one group carries a signal
+    centred = rewards - rewards.mean(1, keepdim=True)
+    expected = centred / (rewards.std(1, keepdim=True) + 1e-4) if estimator == "group" else centred
+    assert torch.allclose(out["advantages"].cpu(), expected.reshape(-1), atol=1e-5, rtol=0)

@@ -1,4 +1,4 @@
-"""Policy objectives: advantages, aggregation, clipping helpers and the objective registry (pure torch, no TRL)."""
+"""Policy objectives: aggregation, clipping helpers, advantage-estimator names and the registry (pure torch, no TRL)."""
 
 from vepo.objectives import grpo as _grpo  # noqa: F401  (registers grpo, dapo, dr_grpo)
 from vepo.objectives import gspo as _gspo  # noqa: F401  (registers gspo)
@@ -7,13 +7,7 @@ from vepo.objectives import egspo as _egspo  # noqa: F401  (registers egspo)
 from vepo.objectives import vepo_objective as _vepo_objective  # noqa: F401  (registers vepo)
 from vepo.objectives import dppo as _dppo  # noqa: F401  (registers dppo_binary_tv/_kl, dppo_topk_tv/_kl)
 from vepo.objectives import dppo_av as _dppo_av  # noqa: F401  (registers dppo_av)
-from vepo.objectives.advantages import (
-    ADVANTAGE_ESTIMATORS,
-    compute_advantages,
-    dr_grpo_advantages,
-    frac_zero_std_groups,
-    group_advantages,
-)
+from vepo.objectives.advantages import ADVANTAGE_ESTIMATORS
 from vepo.objectives.aggregation import AGGREGATION_MODES, aggregate
 from vepo.objectives.base import Objective
 from vepo.objectives.batch import ObjectiveOutput, PolicyBatch, TokenStats
@@ -29,11 +23,7 @@ __all__ = [
     "PolicyBatch",
     "TokenStats",
     "aggregate",
-    "compute_advantages",
-    "dr_grpo_advantages",
-    "frac_zero_std_groups",
     "get_objective",
-    "group_advantages",
     "list_objectives",
     "register_objective",
 ]

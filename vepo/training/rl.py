@@ -12,6 +12,7 @@ from trl import GRPOConfig
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.objectives import Needs
+from vepo.objectives.advantages import ADVANTAGE_ESTIMATORS
 from vepo.rewards.mixer import MixedRewardFunction, RewardMix
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.callbacks import MetricsJsonlCallback, StepControllersCallback
@@ -28,10 +29,6 @@ from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args
 from vepo.utils.io import atomic_write_json
 
-# Which TRL advantage normalisation reproduces each of vepo's advantage estimators (docs/design/algorithms.md "Advantages").
-_SCALE_REWARDS = {"group": "group", "dr_grpo": "none"}
-
-
 def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:
     """TRL's arguments for the RL stage. Off-policy reuse: one rollout batch of prompts_per_step ×
     steps_per_generation prompts is split into steps_per_generation optimiser steps (TRL counts micro-batches, so
@@ -42,7 +39,7 @@ def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:
     if completions % (t.gradient_accumulation_steps * processes):
         raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
                         f"by gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
-    if needs.advantage not in _SCALE_REWARDS:
+    if needs.advantage not in ADVANTAGE_ESTIMATORS:
         raise VepoError(f"objective advantage estimator '{needs.advantage}' is not supported by the trainer")
     return GRPOConfig(
         **common_trainer_args(cfg, run_dir, "rl"),
@@ -60,7 +57,7 @@ def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:
         top_p=t.top_p,
         # TRL reads β only to decide whether to run the reference model; the objective applies its own β.
         beta=1.0 if needs.ref_logp else 0.0,
-        scale_rewards=_SCALE_REWARDS[needs.advantage],
+        scale_rewards=ADVANTAGE_ESTIMATORS[needs.advantage],  # TRL computes the advantages (objectives/advantages.py)
         logging_steps=1,
         log_completions=False,
         model_init_kwargs=model_init_kwargs(cfg),
