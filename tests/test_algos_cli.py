@@ -67,6 +67,9 @@ def test_every_algorithm_trains(tmp_path):
             assert rollout["reward/lid/unsupported"] == 1.0  # toy_Tibt: no detector knows it, counted, neutral
         if algo == "dppo_av":
             assert list((job / "cache").glob("token_counts_*.safetensors"))
+            # The yaml holds no thresholds: the run records the effective ones, the binary_tv defaults.
+            params = json.loads((job / "summary.json").read_text())["objective_params"]
+            assert (params["divergence"], params["delta_high"]) == ("binary_tv", 0.15), params
         if algo == "dapo":
             rollout_step = lines[-2]  # rewards and dynamic sampling are logged on the steps that generate
             assert "rewards/overlong/mean" in rollout_step and "dynamic_sampling/rounds" in rollout_step

@@ -229,6 +229,8 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
         .get("signature"),
         **_reward_trend(run_dir / "metrics.jsonl"),
         "reward_models": encoders,
+        # The effective objective parameters (code defaults + algo.params): config.yaml holds only the overrides.
+        "objective_params": None if objective is None else objective.params(),
         "provenance": prov,
     }
     atomic_write_json(run_dir / "summary.json", summary)
