@@ -111,3 +111,21 @@ def test_dry_run_cli_trains_nothing_and_creates_no_run_directory(tmp_path, monke
     run(["--dry-run", "train.rl_steps=7"])
     assert "7 steps" in capsys.readouterr().out
     assert not (tmp_path / "outputs").exists()
+
+
+def test_batch_shape_is_checked_once_before_the_job_with_the_process_count():
+    from omegaconf import OmegaConf
+
+    from vepo.config.checks import check_train_config
+    from vepo.config.validate import compose_config
+
+    check_train_config(compose_config("train", ["hardware=cpu_ddp", "train.prompts_per_step=2"]))  # 16 = 2 × 8
+    with pytest.raises(VepoError, match=r"not divisible by train.gradient_accumulation_steps\*processes=2"):
+        check_train_config(compose_config("train", ["hardware=cpu_ddp", "train.prompts_per_step=3",
+                                                    "train.num_generations=3"]))
+    # The worker-side check is the same function (vepo/training/rl.py): one message, one rule.
+    from vepo.training.rl import check_batch_shape as worker_check
+
+    t = OmegaConf.to_object(compose_config("train", ["train.gradient_accumulation_steps=3"])).train
+    with pytest.raises(VepoError, match="processes=3"):
+        worker_check(t, 1)

@@ -20,7 +20,7 @@ def check_train_config(cfg: DictConfig) -> None:
     _check_lang(cfg.lang.tgt, "lang.tgt")
     _check_prompt(cfg.prompt.template)
     from vepo.data.sources import check_training_data
-    from vepo.training.launch import check_hardware
+    from vepo.training.launch import check_hardware, world_size
     from vepo.training.rollout import rollout_args
 
     check_hardware(OmegaConf.to_object(cfg.hardware))
@@ -38,10 +38,17 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("steps_per_generation", "num_iterations", "gradient_accumulation_steps", "prompts_per_step"):
         if getattr(t, key) < 1:
             raise VepoError(f"config error: train.{key}={getattr(t, key)} must be >= 1")
+    hw = cfg.hardware
+    check_batch_shape(t, world_size(OmegaConf.to_object(hw)) if hw.launcher != "none" else 1)
+
+
+def check_batch_shape(t, processes: int) -> None:
+    """Each optimiser step's completions split evenly over processes × accumulation steps (the one place this is
+    checked: before the job, and again in each worker, where the real process count is known)."""
     completions = t.prompts_per_step * t.num_generations
-    if completions % t.gradient_accumulation_steps:
+    if completions % (t.gradient_accumulation_steps * processes):
         raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
-                        f"by train.gradient_accumulation_steps={t.gradient_accumulation_steps}")
+                        f"by train.gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
 
 
 _LOGGERS = ("none", "wandb")

@@ -9,6 +9,7 @@ from typing import Sequence
 from datasets import Dataset
 from trl import GRPOConfig
 
+from vepo.config.checks import check_batch_shape
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.objectives import Needs
@@ -36,9 +37,7 @@ def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:
     t = cfg.train
     completions = t.prompts_per_step * t.num_generations  # per optimiser step, over all processes
     processes = int(os.environ.get("WORLD_SIZE", "1"))
-    if completions % (t.gradient_accumulation_steps * processes):
-        raise VepoError(f"config error: train.prompts_per_step*train.num_generations={completions} is not divisible "
-                        f"by gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
+    check_batch_shape(t, processes)
     if needs.advantage not in ADVANTAGE_ESTIMATORS:
         raise VepoError(f"objective advantage estimator '{needs.advantage}' is not supported by the trainer")
     return GRPOConfig(
