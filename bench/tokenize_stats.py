@@ -39,7 +39,7 @@ import vepo
 from vepo.data.languages import languages
 from vepo.data.toy import build_toy_corpus
 from vepo.models.tiny import train_tokenizer
-from vepo.tokenization.config import FloresSourceConfig, TokenizeStatsConfig
+from vepo.config.tokenization import FloresSourceConfig, TokenizeStatsConfig
 from vepo.tokenization.tokenize_stats import run_tokenize_stats
 
 MISTRAL_V1 = str(files("mistral_common") / "data" / "tokenizer.model.v1")

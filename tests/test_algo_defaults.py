@@ -10,7 +10,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from vepo.config.checks import check_train_config
+from vepo.training.checks import check_train_config
 from vepo.config.paths import config_dir
 from vepo.config.schema import AlgoTrainerConfig
 from vepo.config.validate import compose_config

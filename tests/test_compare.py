@@ -22,7 +22,7 @@ from tests.compare_fixtures import (diag_step, noisy, on_policy_step, references
 from tests.conftest import run_vepo
 from vepo.errors import VepoError
 from vepo.reporting.compare import run_compare
-from vepo.reporting.config import CompareConfig, CompareSettings
+from vepo.config.compare import CompareConfig, CompareSettings
 from vepo.reporting.significance import paired_bootstrap_segments
 
 DIRECTIONS = {"eng_Latn-bod_Tibt": 1, "bod_Tibt-eng_Latn": 2, "eng_Latn-uig_Arab": 3, "uig_Arab-eng_Latn": 4}

@@ -114,7 +114,7 @@ def test_hypothesis_files_are_scored_without_a_model(suite_run, flores_dir, tmp_
                                                ("eng_Latn-uig_Arab", "uig_Arab.devtest")])
 def test_bad_codes_and_missing_files_fail_before_any_job(tiny_model, flores_dir, direction, message):
     # What `vepo eval` checks before Hydra creates a run directory (the one-line CLI contract: test_cli.py).
-    from vepo.config.checks import check_eval_config
+    from vepo.evaluation.checks import check_eval_config
     from vepo.config.validate import validate_overrides
 
     args = [f"model.path={tiny_model}", "suite=custom", f"suite.directions=[{direction}]",

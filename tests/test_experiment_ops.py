@@ -162,7 +162,7 @@ def test_submitit_slurm_launcher_composes_with_typical_overrides():
     (["-m", "logger=wandb", "logger.mode=offline,onlin"], "logger.mode='onlin' is not one of"),
 ])
 def test_sweep_and_launcher_overrides_fail_before_any_job(args, expected):
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.config.validate import validate_overrides
     from vepo.errors import VepoError
 

@@ -17,7 +17,7 @@ from tests.conftest import run_vepo
 from vepo.config.schema import LangConfig, ModelConfig, TinyModelConfig
 from vepo.errors import VepoError
 from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE
-from vepo.tokenization.config import ExtendVocabConfig
+from vepo.config.tokenization import ExtendVocabConfig
 from vepo.tokenization.embeddings import extend_embeddings
 from vepo.tokenization.extend_vocab import check_extend_vocab_config, run_extend_vocab
 

@@ -86,7 +86,7 @@ def test_dry_run_plan_shows_batch_split_and_launch_command():
 def test_off_policy_keys_are_validated_and_reach_trl(tmp_path):
     from omegaconf import OmegaConf
 
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.config.validate import compose_config
     from vepo.objectives import get_objective
     from vepo.training.rl import grpo_config
@@ -116,7 +116,7 @@ def test_dry_run_cli_trains_nothing_and_creates_no_run_directory(tmp_path, monke
 def test_batch_shape_is_checked_once_before_the_job_with_the_process_count():
     from omegaconf import OmegaConf
 
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.config.validate import compose_config
 
     check_train_config(compose_config("train", ["hardware=cpu_ddp", "train.prompts_per_step=2"]))  # 16 = 2 × 8

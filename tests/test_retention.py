@@ -151,7 +151,7 @@ def test_extended_vocabulary_is_compared_on_the_shared_ids(models, tmp_path):
 
     from vepo.config.schema import LangConfig
     from vepo.models.tiny import build_and_save_tiny
-    from vepo.tokenization.config import ExtendVocabConfig
+    from vepo.config.tokenization import ExtendVocabConfig
     from vepo.tokenization.extend_vocab import run_extend_vocab
 
     (tmp_path / "tib.txt").write_text("\n".join(t for _, t in models["corpus"].train) + "\n", encoding="utf-8")
@@ -199,7 +199,7 @@ def test_retention_schema_mirrors_the_eval_yaml():
     (["retention.reference={base}", "data=flores"], "needs retention.text_file"),
 ])
 def test_bad_retention_settings_are_one_line_errors(models, tmp_path, extra, message):
-    from vepo.config.checks import check_eval_config
+    from vepo.evaluation.checks import check_eval_config
     from vepo.config.validate import validate_overrides
 
     (tmp_path / "mc.jsonl").write_text('{"question": "q", "choices": ["a", "b"], "answer": 1}\n'
@@ -246,7 +246,7 @@ def taxed(tmp_path_factory):
     from rich.console import Console
 
     from vepo.reporting.compare import run_compare
-    from vepo.reporting.config import CompareConfig, CompareSettings
+    from vepo.config.compare import CompareConfig, CompareSettings
 
     root = tmp_path_factory.mktemp("tax")
     refs = references(20, 5)
@@ -308,7 +308,7 @@ def test_retention_eval_dir_is_a_system_with_its_table_row(models, tmp_path):
     from rich.console import Console
 
     from vepo.reporting.compare import run_compare
-    from vepo.reporting.config import CompareConfig, CompareSettings
+    from vepo.config.compare import CompareConfig, CompareSettings
 
     for name, model in (("same", models["base"]), ("trained", models["ckpt"])):
         _quiet(run_retention_eval, _cfg(model, models["base"], max_chunks=1), tmp_path / name, {})

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import run_vepo
 from vepo.errors import VepoError
-from vepo.tokenization.config import FloresSourceConfig, TokenizeStatsConfig
+from vepo.config.tokenization import FloresSourceConfig, TokenizeStatsConfig
 from vepo.tokenization.languages import resolve_languages, suite_languages
 from vepo.tokenization.segmenters import segmenter_for
 from vepo.tokenization.sources import BYTE_PIECES, PARTIAL_UTF8, load_tokenizer_source

@@ -37,7 +37,7 @@ def test_flores_dev_training_on_any_code(flores_dir, tmp_path):
 ])
 def test_bad_language_and_data_combinations_fail_before_any_job(args, message):
     # The same validation `vepo train` runs before Hydra starts a job (the CLI contract itself is in test_cli.py).
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.config.shorthands import expand_shorthands
     from vepo.config.validate import validate_overrides
 

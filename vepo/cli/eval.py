@@ -7,6 +7,6 @@ from vepo.cli.hydra_runner import library_task, run_hydra
 
 
 def run(args: list[str]) -> None:
-    from vepo.config.checks import check_eval_config
+    from vepo.evaluation.checks import check_eval_config
 
     run_hydra("eval", "eval", library_task("vepo.evaluation.eval_command:run_eval"), args, check=check_eval_config)

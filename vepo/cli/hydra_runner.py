@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from vepo.cli.sweep import take_sweep_failure
 from vepo.config.paths import config_dir
-from vepo.config.schema import register_schemas
+from vepo.config.store import register_schemas
 from vepo.config.shorthands import expand_shorthands
 from vepo.config.validate import validate_overrides
 from vepo.errors import VepoError

@@ -25,7 +25,7 @@ DRY_RUN = "--dry-run"
 
 def _dry_run(args: list[str]) -> None:
     """Compose (and check) the config exactly as a run would, print the plan, create nothing."""
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.config.shorthands import expand_shorthands
     from vepo.config.validate import compose_config, split_overrides
     from vepo.training.plan import print_plan, training_plan
@@ -38,7 +38,7 @@ def _dry_run(args: list[str]) -> None:
 
 
 def run(args: list[str]) -> None:
-    from vepo.config.checks import check_train_config
+    from vepo.training.checks import check_train_config
     from vepo.training.resume_args import expand_resume
 
     with user_errors():

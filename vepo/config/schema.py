@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
 
 
 @dataclass
@@ -303,19 +302,4 @@ class EvalConfig:
     output_dir: Optional[str] = None  # where results/ and summaries go; None: the Hydra run directory
 
 
-def register_schemas() -> None:
-    """Register the root schemas with Hydra's ConfigStore; `conf/train.yaml` and `conf/eval.yaml` extend them, so
-    every group option is merged into (and type-checked against) its typed field."""
-    cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(name="eval_schema", node=EvalConfig)
-    from vepo.reporting.config import CompareConfig  # vepo compare's schema lives with its library
-
-    cs.store(name="compare_schema", node=CompareConfig)
-    from vepo.tokenization.config import ExtendVocabConfig, TokenizeStatsConfig  # they live with their library
-
-    cs.store(name="tokenize_stats_schema", node=TokenizeStatsConfig)
-    cs.store(name="extend_vocab_schema", node=ExtendVocabConfig)
-
-
-__all__: List[str] = ["TrainConfig", "EvalConfig", "register_schemas"]
+__all__: List[str] = ["TrainConfig", "EvalConfig"]

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from vepo.config.paths import config_dir
-from vepo.config.schema import register_schemas
+from vepo.config.store import register_schemas
 from vepo.config.shorthands import expand_shorthands
 from vepo.errors import VepoError
 

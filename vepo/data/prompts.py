@@ -15,6 +15,12 @@ from vepo.data.languages import english_name
 from vepo.errors import VepoError
 
 TEMPLATES = ("auto", "plain", "chat")
+
+
+def check_template(template: str) -> None:
+    """Before a job: prompt.template names a known template (one config-error line)."""
+    if template not in TEMPLATES:
+        raise VepoError(f"config error: prompt.template='{template}' is not one of {', '.join(TEMPLATES)}")
 DEFAULT_PLAIN = PromptConfig.plain
 
 

@@ -74,7 +74,7 @@ def _direction(text: str, key: str, toy: bool) -> Direction:
 
 def _run_config_direction(model_path: str | None) -> Direction | None:
     """The trained pair of a `vepo train` checkpoint (<run>/checkpoint): lang.src-lang.tgt of the run's config."""
-    from vepo.reporting.runinfo import resolved_config, select
+    from vepo.config.runinfo import resolved_config, select
 
     if not model_path or not Path(model_path).expanduser().is_dir():
         return None

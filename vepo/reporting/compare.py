@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from vepo.errors import VepoError
 from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
-from vepo.reporting.config import FORMATS, METRICS, CompareConfig, CompareSettings
+from vepo.config.compare import FORMATS, METRICS, CompareConfig, CompareSettings
 from vepo.reporting.alignment_tax import build_alignment_tax
 from vepo.reporting.diagnostics import build_diagnostics
 from vepo.reporting.discover import baseline_dir, discover_systems

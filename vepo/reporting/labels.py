@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from vepo.errors import VepoError
 from vepo.reporting.results import System
-from vepo.reporting.runinfo import flatten, overrides, select
+from vepo.config.runinfo import flatten, overrides, select
 
 _IGNORED_PREFIXES = ("hydra", "output")  # never what tells two systems apart
 SEED_KEY = "seed"

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from vepo.errors import VepoError
 from vepo.reporting.discover import SystemDir
-from vepo.reporting.runinfo import resolved_config, select
+from vepo.config.runinfo import resolved_config, select
 
 
 @dataclass

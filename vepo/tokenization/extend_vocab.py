@@ -13,7 +13,7 @@ from pathlib import Path
 from vepo.data.languages import canonical_code, is_known
 from vepo.errors import VepoError
 from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE, write_added_tokens
-from vepo.tokenization.config import ExtendVocabConfig
+from vepo.config.tokenization import ExtendVocabConfig
 from vepo.tokenization.corpus import as_paths, read_lines, split_heldout
 from vepo.tokenization.embeddings import extend_embeddings
 from vepo.tokenization.extension import (

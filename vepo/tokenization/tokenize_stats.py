@@ -9,7 +9,7 @@ from pathlib import Path
 from vepo.data.flores import check_split, flores_root, open_flores
 from vepo.data.languages import canonical_code, english_name, is_known, script_of
 from vepo.errors import VepoError
-from vepo.tokenization.config import TokenizeStatsConfig
+from vepo.config.tokenization import TokenizeStatsConfig
 from vepo.tokenization.languages import resolve_languages
 from vepo.tokenization.plot import plot_chars_per_token
 from vepo.tokenization.report import print_table, stats_table, write_csv, write_json

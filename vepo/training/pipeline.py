@@ -144,7 +144,7 @@ def _train(cfg: TrainConfig, run_dir: Path, session: WandbSession, ranks: Partia
         _write_config(cfg, run_dir)
     sft_only = cfg.algo.name == SFT_MODE
     # Reward models load now: one that cannot be loaded fails before any training. (Objective parameters were
-    # already checked before the job started, in vepo.config.checks.) A semantic term with `model: auto` gets the
+    # already checked before the job started, in vepo.training.checks.) A semantic term with `model: auto` gets the
     # toy encoder (trained once by rank 0 into the run directory) or LaBSE.
     if main:
         resolve_semantic_models(cfg.reward, cfg.lang.tgt, run_dir, cfg.data)

@@ -9,7 +9,7 @@ from typing import Sequence
 from datasets import Dataset
 from trl import GRPOConfig
 
-from vepo.config.checks import check_batch_shape
+from vepo.training.checks import check_batch_shape
 from vepo.config.schema import TrainConfig
 from vepo.errors import VepoError
 from vepo.objectives import Needs

@@ -1,9 +1,11 @@
-"""Checks of a composed config that the schema cannot express, run before any job starts (cheap imports only)."""
+"""`vepo train`'s config checks that the schema cannot express, run before any job starts (one place; the workers
+run `check_batch_shape` again with the real process count)."""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from vepo.data.prompts import check_template
 from vepo.errors import VepoError
 
 
@@ -18,7 +20,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_reward_config(cfg.reward)
     _check_lang(cfg.lang.src, "lang.src")
     _check_lang(cfg.lang.tgt, "lang.tgt")
-    _check_prompt(cfg.prompt.template)
+    check_template(cfg.prompt.template)
     from vepo.data.sources import check_training_data
     from vepo.training.launch import check_hardware, world_size
     from vepo.training.rollout import rollout_args
@@ -74,50 +76,3 @@ def _check_lang(code: str, key: str) -> None:
             canonical_code(code)
         except VepoError as exc:
             raise VepoError(f"config error: {key}: {exc}") from None
-
-
-def _check_prompt(template: str) -> None:
-    from vepo.data.prompts import TEMPLATES
-
-    if template not in TEMPLATES:
-        raise VepoError(f"config error: prompt.template='{template}' is not one of {', '.join(TEMPLATES)}")
-
-
-def _check_eval_data(data, suite, directions, split: str) -> None:
-    """The FLORES directory exists and holds every direction's files (nothing is generated before this holds)."""
-    from vepo.data.flores import ENV_VAR, flores_root, open_flores
-
-    root = flores_root(data.flores_dir)
-    if root is None:
-        if suite.dataset == "toy" or data.name == "toy":
-            return  # the toy layout is written into the run directory
-        raise VepoError(f"config error: suite={suite.name} needs the FLORES-200 dataset: set data.flores_dir=<dir> "
-                        f"or ${ENV_VAR}")
-    flores = open_flores(root)
-    for code in sorted({c for d in directions for c in (d.src, d.tgt)}):
-        flores.path(split, code)
-
-
-def check_eval_config(cfg: DictConfig) -> None:
-    """A model or hypothesis files, a suite whose codes exist, a known engine, readable retention inputs, and the
-    FLORES files of every direction — in the order a user fixes them."""
-    from vepo.evaluation.engines import check_engine
-    from vepo.evaluation.suites import expand_suite
-    from vepo.models.paths import check_model_path
-
-    if cfg.model.path is None and cfg.hyps is None:
-        raise VepoError("config error: vepo eval needs a model (model=<HF id or checkpoint directory>, i.e. "
-                        "model.path=...) or hyps=<directory of <src>-<tgt>.txt files>")
-    if cfg.model.path is not None:
-        check_model_path(cfg.model.path)
-    check_engine(cfg.eval.engine)
-    _check_prompt(cfg.prompt.template)
-    suite = OmegaConf.to_object(cfg.suite)
-    directions = expand_suite(suite)
-    if suite.kind == "retention":
-        from vepo.evaluation.retention_suite import check_retention
-
-        check_retention(OmegaConf.to_object(cfg))
-        check_model_path(cfg.retention.reference)
-    else:
-        _check_eval_data(OmegaConf.to_object(cfg.data), suite, directions, cfg.eval.split)
