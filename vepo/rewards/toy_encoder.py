@@ -25,6 +25,7 @@ temp dir, then ``os.replace``), so an existing finished encoder is reused and a 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -212,6 +213,8 @@ def ensure_toy_encoder(out_dir: str | Path, seed: int = 0, *, corpus_seed: int =
         torch.set_num_threads(threads)
         model = _build_model(tmp / "init", seed)
         losses = _train(model, sources, seed, steps, batch_size)
+        # sentence-transformers announces every save at INFO, which Hydra's root logger would print mid-run.
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         model.save(str(tmp / "model"))
         record = {**settings, "loss_first": losses[0], "loss_last": losses[-1]}
         (tmp / "model" / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
