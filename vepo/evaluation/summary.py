@@ -10,18 +10,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from vepo.data.languages import PIVOT, SCRIPT_NAMES, script_of
+from vepo.data.directions import average_groups, pivot_of
 from vepo.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("chrf++", "spbleu", "comet")
 COLUMNS = ("kind", "group", "direction", "src", "tgt", "n_segments", *METRICS, "comet_flagged")
-
-
-def _script_group(src: str, tgt: str) -> str:
-    """Directions are grouped by the script of their non-English side (the target's when neither is English)."""
-    other = src if tgt == PIVOT else tgt
-    script = script_of(other)
-    return f"script:{SCRIPT_NAMES.get(script, script)}"
 
 
 def direction_row(record: dict) -> dict:
@@ -40,17 +33,15 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def average_rows(rows: list[dict]) -> list[dict]:
-    groups: dict[str, list[dict]] = {"all": rows,
-                                     "into-English": [r for r in rows if r["tgt"] == PIVOT],
-                                     "out-of-English": [r for r in rows if r["src"] == PIVOT]}
-    for r in rows:
-        groups.setdefault(_script_group(r["src"], r["tgt"]), []).append(r)
+    """One average row per group of vepo/data/directions.py (the groups `vepo compare` uses, with the same names):
+    all, xx→eng / eng→xx, and one per script of the non-English side, each only when it is a proper subset."""
+    by_direction = {r["direction"]: r for r in rows}
+    directions = list(by_direction)
     out = []
-    for name, members in groups.items():
-        if not members:
-            continue
-        out.append({"kind": "average", "group": name, "direction": f"avg ({len(members)})", "src": "", "tgt": "",
-                    "n_segments": sum(r["n_segments"] for r in members),
+    for group in average_groups(directions, pivot_of(directions), by_script=True, user_groups={}):
+        members = [by_direction[d] for d in group.directions]
+        out.append({"kind": "average", "group": group.name, "direction": f"avg ({len(members)})", "src": "",
+                    "tgt": "", "n_segments": sum(r["n_segments"] for r in members),
                     **{m: _mean([r[m] for r in members]) for m in METRICS}, "comet_flagged": None})
     return out
 

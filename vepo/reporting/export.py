@@ -11,7 +11,7 @@ from vepo.reporting.alignment_tax import COLUMNS as TAX_COLUMNS
 from vepo.reporting.alignment_tax import AlignmentTaxTable, alignment_tax_caption, tax_rows
 from vepo.reporting.diagnostics import COLUMNS as DIAGNOSTIC_COLUMNS
 from vepo.reporting.diagnostics import OFF_POLICY_RULE, DiagnosticsTable
-from vepo.reporting.directions import split_direction
+from vepo.data.directions import split_direction
 from vepo.reporting.table import Comparison
 
 CSV_COLUMNS = ["system", "baseline", "metric", "kind", "direction", "src", "tgt", "group", "n_directions", "score",

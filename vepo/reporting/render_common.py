@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from vepo.reporting.directions import short_direction
+from vepo.data.directions import short_direction
 from vepo.reporting.table import Comparison, MetricTable
 
 METRIC_TITLES = {"chrf++": "chrF++", "spbleu": "spBLEU", "comet": "COMET"}

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from vepo.reporting.alignment_tax import AlignmentTaxTable
 from vepo.reporting.diagnostics import DiagnosticsTable
-from vepo.reporting.directions import Group, average_groups, ordered, pivot_of
+from vepo.data.directions import Group, average_groups, ordered, pivot_of
 from vepo.reporting.results import DirectionResult, System
 from vepo.reporting.significance import direction_pvalues
 

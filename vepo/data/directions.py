@@ -1,4 +1,5 @@
-"""Direction order and the groups averaged over: all, into / out of the pivot (English), by script, user groups."""
+"""Direction order and the groups averaged over: all, into / out of the pivot (English), by script, user groups.
+One grouping with one set of names for `vepo eval` summaries and `vepo compare` tables."""
 
 from __future__ import annotations
 
