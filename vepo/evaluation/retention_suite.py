@@ -23,13 +23,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vepo.config.schema import DataConfig, EvalConfig, RetentionConfig, SuiteConfig
+from vepo.data.toy import TOY_SRC_CODE as TOY_SRC  # the toy model learns TOY_SRC -> TOY_TGT
+from vepo.data.toy import TOY_TGT_CODE as TOY_TGT
 from vepo.errors import VepoError
 from vepo.evaluation.suites import Direction
 from vepo.utils.io import atomic_write_json
 
 console = Console()
 
-TOY_SRC, TOY_TGT = "eng_Latn", "toy_Tibt"  # the toy language's codes (vepo/data/toy.py); the toy model learns src->tgt
 # Untrained directions when retention.directions is not set and a FLORES directory is: high-resource pairs a base
 # model translates well (so losses show), both ways; the reverse of the trained direction is added when known.
 DEFAULT_DIRECTIONS = ("eng_Latn-fra_Latn", "fra_Latn-eng_Latn", "eng_Latn-zho_Hans", "zho_Hans-eng_Latn",

@@ -20,13 +20,14 @@ from pathlib import Path
 
 from vepo.config.schema import DataConfig, RewardConfig
 from vepo.data.toy import TOY_TGT_CODE
+from vepo.rewards.semantic import AUTO, DEFAULT_MODEL, DEFAULT_TAU
 
 log = logging.getLogger("vepo")
 
-AUTO = "auto"
 SEMANTIC_TYPE = "semantic"
-REAL_LANGUAGE_ENCODER = "sentence-transformers/LaBSE"
-REAL_LANGUAGE_TAU = 0.5  # unrelated LaBSE pairs score ≈ 0.1-0.4 (vepo/rewards/semantic.py)
+# Real languages get the semantic reward's own defaults (LaBSE, tau 0.5).
+REAL_LANGUAGE_ENCODER, REAL_LANGUAGE_TAU = DEFAULT_MODEL, DEFAULT_TAU
+TOY_ENCODER_DESCRIPTION = "the toy encoder, trained into the run directory"
 TOY_ENCODER_SUBDIR = Path("models") / "semantic"
 CACHE_ENV = "VEPO_CACHE_DIR"
 ENCODER_BATCH = 64  # sources per contrastive batch (fewer when the toy training split is smaller)
@@ -37,6 +38,11 @@ def auto_semantic_terms(reward: RewardConfig) -> list[str]:
     entries = {**reward.terms, **reward.gates}
     return [name for name, term in entries.items()
             if term.type == SEMANTIC_TYPE and str(term.params.get("model", AUTO)) == AUTO]
+
+
+def auto_encoder(tgt_lang: str) -> str:
+    """What `model: auto` becomes for `tgt_lang`, in words (for --dry-run, before anything is trained)."""
+    return TOY_ENCODER_DESCRIPTION if tgt_lang == TOY_TGT_CODE else REAL_LANGUAGE_ENCODER
 
 
 def _cache_root() -> Path:

@@ -28,6 +28,7 @@ from vepo.rewards.base import Item, RewardComponent
 
 DEFAULT_MODEL = "sentence-transformers/LaBSE"
 DEFAULT_TAU = 0.5
+AUTO = "auto"  # a preset leaves model / tau to vepo (resolved in vepo/rewards/encoders.py)
 
 _MODELS: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -104,8 +105,8 @@ class SemanticSimilarity(RewardComponent):
                  batch_size: int = 64) -> None:
         super().__init__()
         # `auto` left unresolved (the pipeline resolves it in vepo/rewards/encoders.py): a real language's defaults.
-        model = DEFAULT_MODEL if str(model) == "auto" else model
-        tau = DEFAULT_TAU if str(tau) == "auto" else tau
+        model = DEFAULT_MODEL if str(model) == AUTO else model
+        tau = DEFAULT_TAU if str(tau) == AUTO else tau
         if not isinstance(tau, (int, float)) or not 0.0 <= tau < 1.0:
             raise VepoError(f"reward semantic: tau must be a number in [0, 1) or auto, got {tau!r}")
         if batch_size < 1:

@@ -83,8 +83,7 @@ def off_policy_summary(t) -> str:
 
 def reward_summary(cfg: TrainConfig) -> str:
     """The reward mix in one line: gates × weighted terms, the balance schedule, where `auto` encoders come from."""
-    from vepo.data.toy import TOY_TGT_CODE
-    from vepo.rewards.encoders import REAL_LANGUAGE_ENCODER, auto_semantic_terms
+    from vepo.rewards.encoders import auto_encoder, auto_semantic_terms
 
     r = cfg.reward
     terms = " + ".join(f"{t.weight:g}·{n}" for n, t in r.terms.items())
@@ -93,9 +92,7 @@ def reward_summary(cfg: TrainConfig) -> str:
         text += f"; {r.balance.semantic_term} vs {r.balance.literal_term} balance {r.balance.schedule}"
     auto = auto_semantic_terms(r)
     if auto:
-        encoder = ("the toy encoder, trained into the run directory" if cfg.lang.tgt == TOY_TGT_CODE
-                   else REAL_LANGUAGE_ENCODER)
-        text += f"; {', '.join(auto)} encoder: {encoder}"
+        text += f"; {', '.join(auto)} encoder: {auto_encoder(cfg.lang.tgt)}"
     return text
 
 
