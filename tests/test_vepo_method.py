@@ -34,7 +34,7 @@ def test_algorithm_brings_its_papers_reward(overrides, reward):
 
 
 def test_cfg_job_shows_the_composed_reward():
-    proc = run_vepo("train", "algo=vepo", "--cfg", "job", timeout=300)
+    proc = run_vepo("train", "algo=vepo", "--cfg", "job", timeout=1800)  # generous: a busy machine is slow, not wrong
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = yaml.safe_load(proc.stdout)
     assert cfg["algo"]["name"] == "vepo" and cfg["reward"]["name"] == "vepo"
