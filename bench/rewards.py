@@ -25,10 +25,10 @@ from rich.table import Table
 
 import vepo
 from vepo.data.toy import build_toy_corpus
-from vepo.rewards.comet_component import CometComponent
+from vepo.rewards.comet import CometComponent
 from vepo.rewards.literal import ChrfComponent
 from vepo.rewards.semantic import SemanticSimilarity, local_minilm_path
-from vepo.rewards.tiny_comet import build_tiny_comet_checkpoint
+from vepo.models.comet.tiny import build_tiny_comet_checkpoint
 
 LARGE = dict(hidden=1024, layers=24, heads=16, intermediate=4096, vocab_size=250002, max_positions=512)
 

@@ -40,7 +40,7 @@ from vepo.data.languages import languages
 from vepo.data.toy import build_toy_corpus
 from vepo.models.tiny import train_tokenizer
 from vepo.config.tokenization import FloresSourceConfig, TokenizeStatsConfig
-from vepo.tokenization.tokenize_stats import run_tokenize_stats
+from vepo.tokenization.tokenize_stats_command import run_tokenize_stats
 
 MISTRAL_V1 = str(files("mistral_common") / "data" / "tokenizer.model.v1")
 TEKKEN = str(files("mistral_common") / "data" / "tekken_240911.json")

@@ -1,7 +1,7 @@
 """COMET on vepo's stack: a tiny COMET checkpoint built with comet's own classes, loaded and scored offline on CPU.
 
 Proves that unbabel-comet 2.2.7 works on transformers 5 / numpy 2 / huggingface-hub >= 1 / torch >= 2.6 with
-vepo.rewards.comet_compat, and checks CometScorer / CometReward behaviour (offline errors, QE, NaN handling).
+vepo.models.comet.compat, and checks CometScorer / CometComponent behaviour (offline errors, QE, NaN handling).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import pytest
 import torch
 
 from vepo.errors import VepoError
-from vepo.rewards.comet import (
-    CometReward,
+from vepo.models.comet.scorer import (
     CometScorer,
     clear_comet_scorers,
     get_comet_scorer,
     sanitize_scores,
 )
-from vepo.rewards.comet_compat import apply_comet_patches
-from vepo.rewards.tiny_comet import build_tiny_comet_checkpoint
+from vepo.models.comet.compat import apply_comet_patches
+from vepo.models.comet.tiny import build_tiny_comet_checkpoint
+from vepo.rewards.comet import CometComponent
 
 SRC = ["The cat sat on the mat.", "Hello world, this is a test.", "A quick brown fox jumps.",
        "Der Hund läuft schnell.", "El gato está sentado."]
@@ -233,24 +233,24 @@ def test_cached_scorer_and_reward(tiny_ckpt, scorer):
     clear_comet_scorers()
     s1 = get_comet_scorer(str(tiny_ckpt), device="cpu")
     assert get_comet_scorer(str(tiny_ckpt), device="cpu") is s1
-    reward = CometReward(str(tiny_ckpt), device="cpu")
-    assert reward.__name__ == "comet"
-    # the hypothesis is the first non-empty line of the completion (an empty MT[4] would take the note line)
+    reward = CometComponent(str(tiny_ckpt), device="cpu")
+    assert reward.name == "comet" and reward.scorer is s1 and reward.needs_reference
+    # the hypothesis is the first non-empty line of the completion; an empty one scores 0 without reaching COMET
     completions = [m + "\n\nNote: extra text" for m in MT[:4]] + ["\n" + MT[4]]
-    values = reward(prompts=["p"] * len(MT), completions=completions, src=SRC, ref=REF, tgt_lang=["fra_Latn"] * 5)
-    raw = scorer.score(SRC, MT, REF)
-    assert values == pytest.approx([min(1.0, max(0.0, x)) for x in raw], abs=1e-6)
+    n = len(MT)
+    values = reward.score_batch(SRC, completions, REF, ["eng_Latn"] * n, ["fra_Latn"] * n)
+    raw = scorer.score(SRC[:4], MT[:4], REF[:4])
+    assert values[:4] == pytest.approx([min(1.0, max(0.0, x)) for x in raw], abs=1e-6)
+    assert values[4] == 0.0 and reward.warnings["empty_hypothesis"] == 1
     assert all(0.0 <= v <= 1.0 for v in values)
-    chat = [[{"role": "assistant", "content": m}] for m in MT]
-    assert reward(prompts=["p"] * 5, completions=chat, src=SRC, ref=REF) == pytest.approx(values, abs=1e-6)
-    assert reward.scorer is s1
     clear_comet_scorers()
 
 
 def test_qe_reward_without_ref(kiwi_ckpt):
-    reward = CometReward(str(kiwi_ckpt), device="cpu")
-    values = reward(prompts=["p"] * 5, completions=MT, src=SRC)
-    assert len(values) == 5 and all(0.0 <= v <= 1.0 for v in values)
+    reward = CometComponent(str(kiwi_ckpt), device="cpu")
+    assert not reward.needs_reference
+    values = reward.score_batch(SRC, MT, [None] * 5, [None] * 5, [None] * 5)
+    assert len(values) == 5 and all(0.0 <= v <= 1.0 for v in values) and values[4] == 0.0
     clear_comet_scorers()
 
 
@@ -276,7 +276,7 @@ def test_multi_gpu_prediction_files_reload():
 
 def test_importing_comet_through_vepo_leaves_root_logger_alone():
     """Patch 4: comet's import-time `logging.basicConfig(level=INFO)` handler is removed again."""
-    from vepo.rewards import comet_compat
+    from vepo.models.comet import compat as comet_compat
 
     apply_comet_patches()
     if not comet_compat.imported_comet_quietly:

@@ -21,7 +21,7 @@ from tests.compare_fixtures import (diag_step, noisy, on_policy_step, references
                                     write_train_run)
 from tests.conftest import run_vepo
 from vepo.errors import VepoError
-from vepo.reporting.compare import run_compare
+from vepo.reporting.compare_command import run_compare
 from vepo.config.compare import CompareConfig, CompareSettings
 from vepo.reporting.significance import paired_bootstrap_segments
 

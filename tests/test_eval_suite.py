@@ -197,7 +197,7 @@ def test_retention_kl_is_zero_against_itself_and_positive_against_another_model(
 
 def test_comet_scores_and_flags_targets_outside_xlmr(tmp_path):
     from vepo.evaluation.metrics import Scorer
-    from vepo.rewards.tiny_comet import build_tiny_comet_checkpoint
+    from vepo.models.comet.tiny import build_tiny_comet_checkpoint
 
     ckpt = build_tiny_comet_checkpoint(tmp_path / "comet")
     scorer = Scorer(spbleu=False, comet=True, comet_model=str(ckpt))

@@ -19,7 +19,8 @@ from vepo.errors import VepoError
 from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE
 from vepo.config.tokenization import ExtendVocabConfig
 from vepo.tokenization.embeddings import extend_embeddings
-from vepo.tokenization.extend_vocab import check_extend_vocab_config, run_extend_vocab
+from vepo.tokenization.checks import check_extend_vocab_config
+from vepo.tokenization.extend_vocab_command import run_extend_vocab
 
 TINY = TinyModelConfig(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                        num_attention_heads=2, num_key_value_heads=1)
@@ -108,7 +109,7 @@ def test_old_logits_unchanged_and_new_rows_are_means(toy):
 def test_checkpoint_loads_like_any_model_and_new_ids_are_rare(toy, tmp_path):
     from vepo.models.loading import load_model, load_tokenizer
     from vepo.objectives.rarity import RARE, rarity_bucket
-    from vepo.training.token_rarity import rarity_table
+    from vepo.training.objective_setup import rarity_table
 
     tokenizer = load_tokenizer(toy["ckpt"])
     model = load_model(toy["ckpt"])

@@ -67,7 +67,6 @@ def test_profiles_make_accelerate_configs_and_reject_impossible_combinations():
 def test_dry_run_plan_shows_batch_split_and_launch_command():
     from omegaconf import OmegaConf
 
-    from vepo.cli.train import _dry_run
     from vepo.config.validate import compose_config
     from vepo.training.plan import training_plan
 

@@ -152,7 +152,7 @@ def test_extended_vocabulary_is_compared_on_the_shared_ids(models, tmp_path):
     from vepo.config.schema import LangConfig
     from vepo.models.tiny import build_and_save_tiny
     from vepo.config.tokenization import ExtendVocabConfig
-    from vepo.tokenization.extend_vocab import run_extend_vocab
+    from vepo.tokenization.extend_vocab_command import run_extend_vocab
 
     (tmp_path / "tib.txt").write_text("\n".join(t for _, t in models["corpus"].train) + "\n", encoding="utf-8")
     cfg = ExtendVocabConfig(model=ModelConfig(path=str(models["base"])), lang=LangConfig(tgt="toy_Tibt"),
@@ -245,7 +245,7 @@ def taxed(tmp_path_factory):
     did not (its gain comes from results/rl.json − results/sft.json), `grpo` with none."""
     from rich.console import Console
 
-    from vepo.reporting.compare import run_compare
+    from vepo.reporting.compare_command import run_compare
     from vepo.config.compare import CompareConfig, CompareSettings
 
     root = tmp_path_factory.mktemp("tax")
@@ -307,7 +307,7 @@ def test_retention_eval_dir_is_a_system_with_its_table_row(models, tmp_path):
     """A `vepo eval suite=retention` output directory is a compare system: the model's translations and its row."""
     from rich.console import Console
 
-    from vepo.reporting.compare import run_compare
+    from vepo.reporting.compare_command import run_compare
     from vepo.config.compare import CompareConfig, CompareSettings
 
     for name, model in (("same", models["base"]), ("trained", models["ckpt"])):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
 
 from tests.conftest import SMOKE_OVERRIDES, run_vepo
@@ -58,7 +57,7 @@ def test_unloadable_reward_model_fails_at_start_in_one_line(tmp_path):
 
 
 def test_comet_preset_with_a_tiny_checkpoint(tmp_path):
-    from vepo.rewards.tiny_comet import build_tiny_comet_checkpoint
+    from vepo.models.comet.tiny import build_tiny_comet_checkpoint
 
     ckpt = build_tiny_comet_checkpoint(tmp_path / "tiny_comet")
     proc = run_vepo("train", "reward=comet", f"reward.terms.comet.params.model={ckpt}", *SMOKE_OVERRIDES,

@@ -18,7 +18,7 @@ from vepo.tokenization.languages import resolve_languages, suite_languages
 from vepo.tokenization.segmenters import segmenter_for
 from vepo.tokenization.sources import BYTE_PIECES, PARTIAL_UTF8, load_tokenizer_source
 from vepo.tokenization.stats import measure, tokens_per_word
-from vepo.tokenization.tokenize_stats import run_tokenize_stats
+from vepo.tokenization.tokenize_stats_command import run_tokenize_stats
 
 MISTRAL_V1 = str(files("mistral_common") / "data" / "tokenizer.model.v1")
 

@@ -13,7 +13,7 @@ from vepo.objectives import get_objective
 from vepo.rewards.mixer import MixedRewardFunction, build_reward_mix
 from vepo.rewards.overlong import OverlongPenalty
 from vepo.training.batch_rows import concat_rows, degenerate_groups, select_rows
-from vepo.training.token_rarity import rarity_table
+from vepo.training.objective_setup import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
 
 G = 4
@@ -173,7 +173,7 @@ def test_rarity_table_is_cached_and_marks_unseen_ids(tiny, tmp_path):
 
 def test_egspo_stage_one_overrides_sft_schedule():
     from vepo.config.schema import TrainConfig
-    from vepo.training.pipeline import sft_schedule
+    from vepo.training.train_command import sft_schedule
 
     cfg = TrainConfig()
     assert sft_schedule(cfg) == (cfg.train.sft_steps, cfg.train.sft_lr)

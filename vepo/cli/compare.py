@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-
-from omegaconf import DictConfig, OmegaConf
-
 from vepo.cli.hydra_runner import library_task, run_hydra, user_errors
 from vepo.errors import VepoError
 
@@ -29,20 +26,12 @@ def format_flag_to_override(args: list[str]) -> list[str]:
     return out
 
 
-def check_compare_config(cfg: DictConfig) -> None:
-    from vepo.reporting.compare import check_settings
-
-    check_settings(OmegaConf.to_object(cfg).compare)
-    if not cfg.runs:
-        raise VepoError(
-            "vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
-            "directories) and optionally baseline=<dir>"
-        )
-
-
 def run(args: list[str]) -> None:
+    from vepo.reporting.checks import check_compare_config
+
     with user_errors():
         args = format_flag_to_override(args)
     run_hydra(
-        "compare", "compare", library_task("vepo.reporting.compare:run_compare"), args, check=check_compare_config
+        "compare", "compare", library_task("vepo.reporting.compare_command:run_compare"), args,
+        check=check_compare_config
     )

@@ -8,12 +8,12 @@ from vepo.cli.hydra_runner import library_task, run_hydra
 
 
 def run(args: list[str]) -> None:
-    from vepo.tokenization.extend_vocab import check_extend_vocab_config
+    from vepo.tokenization.checks import check_extend_vocab_config
 
     run_hydra(
         "extend-vocab",
         "extend_vocab",
-        library_task("vepo.tokenization.extend_vocab:run_extend_vocab"),
+        library_task("vepo.tokenization.extend_vocab_command:run_extend_vocab"),
         args,
         check=check_extend_vocab_config,
     )

@@ -7,12 +7,12 @@ from vepo.cli.hydra_runner import library_task, run_hydra
 
 
 def run(args: list[str]) -> None:
-    from vepo.tokenization.tokenize_stats import check_tokenize_stats_config
+    from vepo.tokenization.checks import check_tokenize_stats_config
 
     run_hydra(
         "tokenize-stats",
         "tokenize_stats",
-        library_task("vepo.tokenization.tokenize_stats:run_tokenize_stats"),
+        library_task("vepo.tokenization.tokenize_stats_command:run_tokenize_stats"),
         args,
         check=check_tokenize_stats_config,
     )

@@ -12,7 +12,7 @@ from vepo.cli.sweep import recorded_job
 
 
 def _task(cfg: DictConfig) -> None:
-    from vepo.training.pipeline import run_training
+    from vepo.training.train_command import run_training
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     # Single run: one-line error, exit 2. Multirun: the failure is recorded and the other jobs still run.
@@ -39,7 +39,7 @@ def _dry_run(args: list[str]) -> None:
 
 def run(args: list[str]) -> None:
     from vepo.training.checks import check_train_config
-    from vepo.training.resume_args import expand_resume
+    from vepo.config.shorthands import expand_resume
 
     with user_errors():
         args = expand_resume(args)

@@ -60,7 +60,7 @@ class Scorer:
                                 f"(sacrebleu downloads it when online; offline, copy it there)")
         self.comet = None
         if comet:
-            from vepo.rewards.comet import get_comet_scorer
+            from vepo.models.comet.scorer import get_comet_scorer
 
             self.comet = get_comet_scorer(comet_model, device=comet_device, batch_size=comet_batch_size)
 

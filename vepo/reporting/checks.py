@@ -1,4 +1,6 @@
-"""Is the comparison meaningful? Same dataset and split, same segments, same metric parameters.
+"""`vepo compare`'s checks: the config (before any job starts), then whether the comparison is meaningful:
+
+Is the comparison meaningful? Same dataset and split, same segments, same metric parameters.
 
 A hard mismatch raises VepoError (one line, exit 2); `compare.allow_mixed=true` turns dataset, split and segment
 mismatches into warnings shown with the table. Metric parameters that differ (chrF++ nc/nw, BLEU tokenizer, ...)
@@ -9,11 +11,45 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from omegaconf import DictConfig, OmegaConf
+
+from vepo.config.compare import FORMATS, METRICS, CompareSettings
 from vepo.errors import VepoError
 from vepo.reporting.results import System
 
 STRICT_METRICS = ("chrf++", "spbleu")  # sacrebleu signatures whose parameters must match
 _ALLOW = "pass compare.allow_mixed=true to compare anyway"
+
+
+PER_DIRECTION = ("auto", "yes", "no", "true", "false")
+
+
+def check_settings(s: CompareSettings) -> None:
+    """Formats, metrics and the test's parameters."""
+    unknown = [f for f in s.formats if f not in FORMATS]
+    if unknown:
+        raise VepoError(f"compare.formats: unknown format {', '.join(unknown)}; allowed: {', '.join(FORMATS)}")
+    unknown = [m for m in s.metrics if m not in METRICS]
+    if unknown:
+        raise VepoError(f"compare.metrics: unknown metric {', '.join(unknown)}; allowed: {', '.join(METRICS)}")
+    if s.seed <= 0:
+        raise VepoError(f"compare.seed={s.seed}: use a positive integer (sacrebleu treats 0 as 'no fixed seed')")
+    if s.bootstrap_samples < 1:
+        raise VepoError(f"compare.bootstrap_samples={s.bootstrap_samples}: use a positive number (1000 is usual)")
+    if not 0 < s.alpha < 1:
+        raise VepoError(f"compare.alpha={s.alpha}: use a significance level between 0 and 1, e.g. 0.05")
+    if str(s.per_direction) not in PER_DIRECTION:
+        raise VepoError(f"compare.per_direction={s.per_direction}: use one of {', '.join(PER_DIRECTION)}")
+
+
+def check_compare_config(cfg: DictConfig) -> None:
+    """Before any job starts: the settings, and that runs were named."""
+    check_settings(OmegaConf.to_object(cfg).compare)
+    if not cfg.runs:
+        raise VepoError(
+            "vepo compare needs runs: pass runs=[<dir>,<dir>,...] (run, eval or Hydra multirun "
+            "directories) and optionally baseline=<dir>"
+        )
 
 
 def parse_signature(signature: str) -> dict[str, str]:

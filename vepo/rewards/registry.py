@@ -23,7 +23,7 @@ def _semantic(**p):
 
 
 def _comet(**p):
-    from vepo.rewards.comet_component import CometComponent
+    from vepo.rewards.comet import CometComponent
     return CometComponent(**p)
 
 

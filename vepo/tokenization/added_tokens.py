@@ -1,6 +1,6 @@
 """The record of which token ids extend-vocab added (`vepo_added_tokens.json` in the checkpoint).
 
-DPPO-AV reads it (vepo/training/token_rarity.py) so new ids count as rare even after they appear in the training
+DPPO-AV reads it (vepo/training/objective_setup.py) so new ids count as rare even after they appear in the training
 targets: their embeddings are guesses (means of old rows), which is what the rare-token thresholds are for.
 """
 

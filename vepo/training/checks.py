@@ -23,7 +23,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_template(cfg.prompt.template)
     from vepo.data.sources import check_training_data
     from vepo.training.launch import check_hardware, world_size
-    from vepo.training.rollout import rollout_args
+    from vepo.training.trainer_args import rollout_args
 
     check_hardware(OmegaConf.to_object(cfg.hardware))
     rollout_args(cfg)

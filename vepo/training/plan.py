@@ -109,7 +109,7 @@ def objective_summary(cfg: TrainConfig) -> str:
 
 def training_plan(cfg: TrainConfig) -> dict:
     from vepo.training.launch import launch_command, world_size
-    from vepo.training.pipeline import sft_schedule
+    from vepo.training.train_command import sft_schedule
 
     t, hw = cfg.train, cfg.hardware
     processes = world_size(hw) if hw.launcher != "none" else 1

@@ -23,11 +23,9 @@ from vepo.training.checkpointing import (
     save_stage,
     truncate_metrics,
 )
-from vepo.training.lora import peft_config
-from vepo.training.rollout import rollout_args
-from vepo.training.token_rarity import rarity_table
+from vepo.training.objective_setup import rarity_table
 from vepo.training.trainer import VepoGRPOTrainer
-from vepo.training.trainer_args import common_trainer_args
+from vepo.training.trainer_args import common_trainer_args, peft_config, rollout_args
 from vepo.utils.io import atomic_write_json
 
 def grpo_config(cfg: TrainConfig, needs: Needs, run_dir: Path) -> GRPOConfig:

@@ -18,8 +18,7 @@ from vepo.training.checkpointing import (
     save_stage,
     truncate_metrics,
 )
-from vepo.training.lora import peft_config
-from vepo.training.trainer_args import common_trainer_args
+from vepo.training.trainer_args import common_trainer_args, peft_config
 
 
 def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path, out_dir: Path,

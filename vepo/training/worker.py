@@ -23,7 +23,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 def main(argv: list[str]) -> int:
     from accelerate import PartialState
 
-    from vepo.training.pipeline import run_training
+    from vepo.training.train_command import run_training
 
     run_dir = Path(argv[0])
     cfg = load_run_config(run_dir)

@@ -3,21 +3,20 @@ train and eval load like any model, and report tokenization before and after on 
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from vepo.data.languages import canonical_code, is_known
 from vepo.errors import VepoError
 from vepo.tokenization.added_tokens import ADDED_TOKENS_FILE, write_added_tokens
 from vepo.config.tokenization import ExtendVocabConfig
+from vepo.tokenization.checks import check_extend_vocab_config, target_code
 from vepo.tokenization.corpus import as_paths, read_lines, split_heldout
 from vepo.tokenization.embeddings import extend_embeddings
 from vepo.tokenization.extension import (
-    SUBWORD_KINDS, NewPiece, default_train_vocab_size, piece_counts, select_new_pieces,
+    NewPiece, default_train_vocab_size, piece_counts, select_new_pieces,
 )
 from vepo.tokenization.segmenters import segmenter_for
 from vepo.tokenization.sources import HFTokenizerSource, load_hf_tokenizer
@@ -26,39 +25,6 @@ from vepo.utils.io import atomic_write_json
 from vepo.utils.provenance import provenance
 
 REPORT_NAME = "extend_vocab.json"
-_CODE = re.compile(r"^[a-z]{2,3}_[A-Z][a-z]{3}$")
-
-
-def target_code(code: str) -> str:
-    """A FLORES code in canonical spelling; an unknown code of the right shape (a language of your own, toy_Tibt)
-    stays as it is, because only its script is needed (the word segmenter)."""
-    if is_known(code) or not _CODE.match(code):
-        return canonical_code(code)
-    return code
-
-
-def check_extend_vocab_config(cfg) -> None:
-    """Cheap checks before any job starts: model, files, sizes."""
-    from vepo.models.paths import check_model_path
-
-    if cfg.model.path is None:
-        raise VepoError("extend-vocab needs a model: pass model=<HF id or checkpoint directory>")
-    check_model_path(cfg.model.path)
-    as_paths(cfg.corpus, "corpus")
-    if cfg.heldout is not None:
-        as_paths(cfg.heldout, "heldout")
-    if cfg.added_tokens < 1:
-        raise VepoError(f"added_tokens={cfg.added_tokens} must be >= 1")
-    if cfg.subword not in SUBWORD_KINDS:
-        raise VepoError(f"subword='{cfg.subword}' is not supported; use one of {', '.join(SUBWORD_KINDS)}")
-    if not 0.0 < cfg.heldout_fraction < 1.0:
-        raise VepoError(f"heldout_fraction={cfg.heldout_fraction} must be between 0 and 1 (exclusive)")
-    if cfg.min_count < 1:
-        raise VepoError(f"min_count={cfg.min_count} must be >= 1")
-    if cfg.train_vocab_size is not None and cfg.train_vocab_size < 2:
-        raise VepoError(f"train_vocab_size={cfg.train_vocab_size} must be >= 2 (or null to size it from the corpus)")
-    target_code(cfg.lang.tgt)
-    segmenter_for("eng_Latn", cfg.zh_segmenter)
 
 
 def _add_tokens(tokenizer, pieces: list[NewPiece]) -> list[int]:

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vepo.errors import VepoError
-from vepo.reporting.checks import check_datasets, check_signatures, unpaired_directions
-from vepo.config.compare import FORMATS, METRICS, CompareConfig, CompareSettings
+from vepo.reporting.checks import check_datasets, check_settings, check_signatures, unpaired_directions
+from vepo.config.compare import CompareConfig
 from vepo.reporting.alignment_tax import build_alignment_tax
 from vepo.reporting.diagnostics import build_diagnostics
 from vepo.reporting.discover import baseline_dir, discover_systems
@@ -24,26 +24,6 @@ from vepo.reporting.results import System, load_system
 from vepo.reporting.table import Comparison, Settings, build_comparison
 from vepo.utils.io import atomic_write_json, atomic_write_text
 from vepo.utils.provenance import provenance
-
-PER_DIRECTION = ("auto", "yes", "no", "true", "false")
-
-
-def check_settings(s: CompareSettings) -> None:
-    unknown = [f for f in s.formats if f not in FORMATS]
-    if unknown:
-        raise VepoError(f"compare.formats: unknown format {', '.join(unknown)}; allowed: {', '.join(FORMATS)}")
-    unknown = [m for m in s.metrics if m not in METRICS]
-    if unknown:
-        raise VepoError(f"compare.metrics: unknown metric {', '.join(unknown)}; allowed: {', '.join(METRICS)}")
-    if s.seed <= 0:
-        raise VepoError(f"compare.seed={s.seed}: use a positive integer (sacrebleu treats 0 as 'no fixed seed')")
-    if s.bootstrap_samples < 1:
-        raise VepoError(f"compare.bootstrap_samples={s.bootstrap_samples}: use a positive number (1000 is usual)")
-    if not 0 < s.alpha < 1:
-        raise VepoError(f"compare.alpha={s.alpha}: use a significance level between 0 and 1, e.g. 0.05")
-    if str(s.per_direction) not in PER_DIRECTION:
-        raise VepoError(f"compare.per_direction={s.per_direction}: use one of {', '.join(PER_DIRECTION)}")
-
 
 def load_systems(cfg: CompareConfig, warnings: list[str]) -> tuple[list[System], System]:
     """Every system, baseline first (cfg.baseline, else the first system named)."""

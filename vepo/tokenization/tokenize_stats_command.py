@@ -6,10 +6,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from vepo.data.flores import check_split, flores_root, open_flores
 from vepo.data.languages import canonical_code, english_name, is_known, script_of
 from vepo.errors import VepoError
 from vepo.config.tokenization import TokenizeStatsConfig
+from vepo.tokenization.checks import check_tokenize_stats_config, open_dataset
 from vepo.tokenization.languages import resolve_languages
 from vepo.tokenization.plot import plot_chars_per_token
 from vepo.tokenization.report import print_table, stats_table, write_csv, write_json
@@ -19,26 +19,6 @@ from vepo.tokenization.stats import TextStats, measure
 from vepo.utils.provenance import provenance
 
 CSV_NAME, JSON_NAME, PLOT_NAME = "tokenize_stats.csv", "tokenize_stats.json", "tokenize_stats.png"
-
-
-def _open_dataset(cfg):
-    root = flores_root(cfg.data.flores_dir)
-    if root is None:
-        raise VepoError("tokenize-stats reads FLORES text: pass data.flores_dir=<dir with dev/ and devtest/> "
-                        "or set $VEPO_FLORES_DIR")
-    return open_flores(root, version=cfg.data.flores_version)
-
-
-def check_tokenize_stats_config(cfg) -> None:
-    """Cheap checks before any job starts: tokenizers named, split and limits valid, every language's file there."""
-    if not cfg.tokenizers:
-        raise VepoError("tokenize-stats needs tokenizers: pass tokenizers=[<HF id, directory or .model file>,...]")
-    check_split(cfg.split)
-    if cfg.max_sentences is not None and cfg.max_sentences < 1:
-        raise VepoError(f"max_sentences={cfg.max_sentences} must be >= 1 (or null for all sentences)")
-    segmenter_for("eng_Latn", cfg.zh_segmenter)  # validates zh_segmenter
-    langs = cfg.langs if isinstance(cfg.langs, (str, type(None))) else list(cfg.langs)
-    resolve_languages(langs, _open_dataset(cfg), cfg.split)
 
 
 def _row(tokenizer: str, code: str, stats: TextStats, pivot_tokens: int | None) -> dict:
@@ -65,7 +45,7 @@ def _unique_names(specs: list[str]) -> list[str]:
 
 def run_tokenize_stats(cfg: TokenizeStatsConfig, run_dir: Path) -> dict:
     check_tokenize_stats_config(cfg)
-    dataset = _open_dataset(cfg)
+    dataset = open_dataset(cfg)
     codes = resolve_languages(cfg.langs, dataset, cfg.split)
     pivot = canonical_code(cfg.pivot) if is_known(cfg.pivot) else cfg.pivot
     has_pivot = dataset.has(cfg.split, pivot)

@@ -7,7 +7,7 @@ The checkpoint has the on-disk layout of a Hugging Face COMET release::
       hparams.yaml              `class_identifier` and the model's hyper-parameters
       checkpoints/model.ckpt    Lightning-style dict: state_dict, hyper_parameters, pytorch-lightning_version
 
-so `comet.load_from_checkpoint(out_dir / "checkpoints/model.ckpt")` and `vepo.rewards.comet.CometScorer` load it
+so `comet.load_from_checkpoint(out_dir / "checkpoints/model.ckpt")` and `vepo.models.comet.scorer.CometScorer` load it
 exactly as they load `Unbabel/wmt22-comet-da`. Tests use the tiny default; benchmarks pass XLM-R-large dimensions
 (`hidden=1024, layers=24, heads=16, intermediate=4096, vocab_size=250002, max_positions=512`) to time a
 COMET-22-sized model without downloading it. The scores of a random model mean nothing.
@@ -86,7 +86,7 @@ def build_tiny_comet_checkpoint(
     import yaml
     from transformers import XLMRobertaConfig
 
-    from vepo.rewards.comet_compat import apply_comet_patches
+    from vepo.models.comet.compat import apply_comet_patches
 
     apply_comet_patches()
     import comet.models as comet_models

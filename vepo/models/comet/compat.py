@@ -4,7 +4,7 @@ pytorch-lightning 2.6, torchmetrics 1.x).
 comet 2.2.7 pins transformers<5, numpy<2, huggingface-hub<1 and torchmetrics<0.11; pyproject.toml lifts those pins
 (`[tool.uv] override-dependencies`) and this module patches what then breaks, at import time, with small targeted
 replacements of single methods (docs/design/architecture.md). `apply_comet_patches()` is idempotent; call it before using
-comet (vepo.rewards.comet does). tests/test_comet.py proves the result on a COMET checkpoint built with comet's own
+comet (vepo.models.comet.scorer does). tests/test_comet.py proves the result on a COMET checkpoint built with comet's own
 classes.
 
 What breaks and why (each patch below names its problem):
