@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from vepo.config.ranges import SEED_MAX, ranged
+
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
 METRICS = ("chrf++", "spbleu", "comet")
 DEFAULT_CURVES = [
@@ -17,9 +19,11 @@ DEFAULT_CURVES = [
 class CompareSettings:
     formats: List[str] = field(default_factory=lambda: list(FORMATS))  # rich = the terminal table
     metrics: List[str] = field(default_factory=lambda: list(METRICS))  # shown when at least one system has them
-    alpha: float = 0.05  # p < alpha is marked with a dagger
-    bootstrap_samples: int = 1000  # paired bootstrap resamples (sacrebleu PairedTest, COMET segment bootstrap)
-    seed: int = 12345  # bootstrap seed (passed to sacrebleu as SACREBLEU_SEED); must be > 0
+    alpha: float = ranged(0.05, gt=0, lt=1, note="a significance level, e.g. 0.05")  # p < alpha gets a dagger
+    # paired bootstrap resamples (sacrebleu PairedTest, COMET segment bootstrap)
+    bootstrap_samples: int = ranged(1000, ge=1, note="1000 is usual")
+    # bootstrap seed (passed to sacrebleu as SACREBLEU_SEED)
+    seed: int = ranged(12345, ge=1, le=SEED_MAX, note="sacrebleu treats 0 as 'no fixed seed'")
     significance: bool = True
     allow_mixed: bool = False  # compare results of different datasets / splits / segment counts (with a warning)
     # named language groups for extra averages, e.g. {low: [bod_Tibt, dzo_Tibt]} (a direction belongs to the group of

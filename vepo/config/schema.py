@@ -9,19 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from vepo.config.ranges import ranged, seed_field
+
+# Every numeric field declares its allowed range with `ranged` (vepo/config/ranges.py); every command's check runs
+# one generic walker over them before any work starts, and a test fails for a numeric field without a range.
 
 
 @dataclass
 class TinyModelConfig:
     """A small Qwen2-architecture decoder built from scratch (the embedded demo's model)."""
 
-    vocab_size: int = 1024  # BPE target size; the trained tokenizer may come out smaller
-    hidden_size: int = 128
-    intermediate_size: int = 256
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 256
+    vocab_size: int = ranged(1024, ge=1)  # BPE target size; never below the 258 byte-level symbols + specials
+    hidden_size: int = ranged(128, ge=1)
+    intermediate_size: int = ranged(256, ge=1)
+    num_hidden_layers: int = ranged(2, ge=1)
+    num_attention_heads: int = ranged(4, ge=1)
+    num_key_value_heads: int = ranged(2, ge=1)
+    max_position_embeddings: int = ranged(256, ge=2)
 
 
 @dataclass
@@ -30,9 +34,9 @@ class LoraSettings:
     plain model); RL saves adapters as the final checkpoint, or the merged model when `merge` (adapters then go to
     checkpoint-adapter/)."""
 
-    r: int = 0
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = ranged(0, ge=0, note="0: full fine-tuning")
+    alpha: int = ranged(32, ge=1)
+    dropout: float = ranged(0.05, ge=0, lt=1)
     target_modules: List[str] = field(default_factory=lambda: ["all-linear"])
     merge: bool = False
 
@@ -66,18 +70,21 @@ class DataConfig:
     (a corpus at `path`: .tsv, .jsonl, .parquet, a local HF dataset directory, or two aligned text files)."""
 
     name: str = "toy"
-    seed: int = 0  # the toy language's corpus seed (independent of the training seed)
-    n_train: int = 2000
-    n_dev: int = 200
-    n_devtest: int = 200
+    seed: int = seed_field(0)  # the toy language's corpus seed (independent of the training seed)
+    n_train: int = ranged(2000, ge=1)
+    n_dev: int = ranged(200, ge=0)
+    n_devtest: int = ranged(200, ge=1, note="the toy evaluation set")
     flores_dir: Optional[str] = None  # None: $VEPO_FLORES_DIR, else (toy) the layout written inside the run dir
     flores_version: Optional[str] = None  # recorded in results; None: what the directory says (dataset.json)
     path: Optional[str] = None  # parallel: the corpus file/directory (source side when tgt_path is set)
     tgt_path: Optional[str] = None  # parallel: target-side text file aligned line by line with `path`
     format: str = "auto"  # parallel: auto | tsv | jsonl | parquet | hf | text
-    src_field: str = "src"  # parallel: source column (TSV: first column)
-    tgt_field: str = "tgt"  # parallel: target column (TSV: second column)
-    max_pairs: Optional[int] = None  # use at most this many training pairs (after cleaning)
+    # parallel: the source / target field (JSONL, Parquet, HF) or TSV header column; a TSV without a header row is
+    # read as source<TAB>target
+    src_field: str = "src"
+    tgt_field: str = "tgt"
+    tsv_header: Optional[bool] = None  # parallel TSV: does the first row name the columns? None: detect it
+    max_pairs: Optional[int] = ranged(None, ge=1, note="null: every pair")  # at most this many pairs (after cleaning)
 
 
 @dataclass
@@ -96,11 +103,11 @@ class AlgoTrainerConfig:
     """What an algorithm asks of the trainer beyond its loss (rollout filtering, reward shaping, extra stages)."""
 
     dynamic_sampling: bool = False  # DAPO: replace groups whose rewards are all equal with fresh prompts
-    max_resample_rounds: int = 3  # retry budget for dynamic sampling
+    max_resample_rounds: int = ranged(3, ge=0)  # retry budget for dynamic sampling
     overlong_penalty: bool = False  # DAPO: soft penalty on completions within the last L_c tokens of the limit
-    overlong_cache_ratio: float = 0.25  # L_c = ratio * max_completion_length
-    sft_warmup_steps: Optional[int] = None  # EGSPO stage 1: overrides train.sft_steps when set
-    sft_warmup_lr: Optional[float] = None  # EGSPO stage 1: overrides train.sft_lr when set
+    overlong_cache_ratio: float = ranged(0.25, gt=0, le=1)  # L_c = ratio * max_completion_length
+    sft_warmup_steps: Optional[int] = ranged(None, ge=0)  # EGSPO stage 1: overrides train.sft_steps when set
+    sft_warmup_lr: Optional[float] = ranged(None, gt=0)  # EGSPO stage 1: overrides train.sft_lr when set
 
 
 @dataclass
@@ -115,7 +122,8 @@ class RewardTermConfig:
     """One reward component: `type` is a registered reward (vepo/rewards/registry.py), `params` its arguments."""
 
     type: str = "chrf"
-    weight: float = 1.0  # additive terms only; gates multiply
+    # additive terms only; gates multiply
+    weight: float = ranged(1.0, ge=0, note="components score in [0, 1]; a gate, not a negative weight, penalises")
     params: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -127,11 +135,11 @@ class BalanceConfig:
     schedule: str = "none"  # none | constant | linear | entropy_coupled
     semantic_term: str = "semantic"
     literal_term: str = "chrf"
-    weight: float = 0.5
-    start: float = 0.2
-    end: float = 0.8
-    w_min: float = 0.2
-    w_max: float = 0.8
+    weight: float = ranged(0.5, ge=0, le=1)
+    start: float = ranged(0.2, ge=0, le=1)
+    end: float = ranged(0.8, ge=0, le=1)
+    w_min: float = ranged(0.2, ge=0, le=1)
+    w_max: float = ranged(0.8, ge=0, le=1)
 
 
 @dataclass
@@ -155,12 +163,12 @@ class HardwareConfig:
     device: str = "cpu"
     bf16: bool = False
     gradient_checkpointing: bool = False  # trades compute for memory: worth it on a GPU, only slower on the CPU
-    num_threads: Optional[int] = None  # torch intra-op threads; None keeps torch's default
+    num_threads: Optional[int] = ranged(None, ge=1)  # torch intra-op threads; None keeps torch's default
     attn_implementation: Optional[str] = None  # sdpa | flash_attention_2 | eager; None: transformers' default
-    num_processes: Optional[int] = 1  # None: one per visible GPU
+    num_processes: Optional[int] = ranged(1, ge=1, note="null: one per visible GPU")
     launcher: str = "none"  # none | accelerate | torchrun
     distributed: str = "none"  # none | ddp | zero2 | zero3 | fsdp
-    main_process_port: int = 29517
+    main_process_port: int = ranged(29517, ge=1, le=65535)
 
 
 @dataclass
@@ -169,57 +177,59 @@ class RolloutConfig:
     processes) or vllm_server (a `trl vllm-serve` server)."""
 
     name: str = "hf"
-    vllm_gpu_memory_utilization: float = 0.3  # colocate: the share of GPU memory vLLM may take
+    vllm_gpu_memory_utilization: float = ranged(0.3, gt=0, le=1)  # colocate: the share of GPU memory vLLM may take
     server_host: str = "127.0.0.1"
-    server_port: int = 8000
+    server_port: int = ranged(8000, ge=1, le=65535)
 
 
 @dataclass
 class TrainLoopConfig:
     # SFT warm-up (TRL SFTTrainer) on the parallel corpus
-    sft_steps: int = 160
-    sft_lr: float = 3e-3
-    sft_batch_size: int = 32
+    sft_steps: int = ranged(160, ge=0, note="0 skips the SFT warm-up")
+    sft_lr: float = ranged(3e-3, gt=0)
+    sft_batch_size: int = ranged(32, ge=1)
     # RL (vepo's GRPOTrainer subclass)
-    rl_steps: int = 150
-    rl_lr: float = 3e-4
-    prompts_per_step: int = 16
-    num_generations: int = 8
-    max_completion_length: int = 48
-    temperature: float = 0.7
-    top_p: float = 1.0
-    gradient_accumulation_steps: int = 1
+    rl_steps: int = ranged(150, ge=0, note="0 skips RL")
+    rl_lr: float = ranged(3e-4, gt=0)
+    prompts_per_step: int = ranged(16, ge=1)
+    num_generations: int = ranged(8, ge=2, note="group advantages compare at least 2 completions per prompt")
+    max_completion_length: int = ranged(48, ge=1)
+    temperature: float = ranged(0.7, gt=0, note="RL samples its completions; 0.7-1.0 is usual")
+    top_p: float = ranged(1.0, gt=0, le=1)
+    gradient_accumulation_steps: int = ranged(1, ge=1)
     # Off-policy reuse (docs/objectives.md): one rollout batch of prompts_per_step × steps_per_generation prompts feeds
     # steps_per_generation optimiser steps (verl's PPO mini-batches), num_iterations passes over it (μ). Any value
     # above 1 makes later steps off-policy, which is what lets the clip and trust-region masks act.
-    steps_per_generation: int = 2
-    num_iterations: int = 1
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    steps_per_generation: int = ranged(2, ge=1)
+    num_iterations: int = ranged(1, ge=1)
+    warmup_ratio: float = ranged(0.0, ge=0, le=1)
+    weight_decay: float = ranged(0.0, ge=0)
+    max_grad_norm: float = ranged(1.0, ge=0, note="0: no clipping")
     evaluate_after_sft: bool = True
     evaluate_at_end: bool = True
-    save_steps: int = 0  # resumable checkpoint every N optimiser steps per stage (0: only the stage's final model)
-    save_total_limit: int = 2  # keep the last K checkpoints
+    # resumable checkpoint every N optimiser steps per stage (0: only the stage's final model)
+    save_steps: int = ranged(0, ge=0, note="0: only each stage's final model")
+    save_total_limit: int = ranged(2, ge=1)  # keep the last K checkpoints
     eval_suite: Optional[str] = None  # a suite (conf/suite/<name>.yaml) or inline directions (a-b,c-d) run at the end
 
 
 @dataclass
 class EvalSettings:
     split: str = "devtest"
-    batch_size: int = 64  # sequences per generation batch
-    max_new_tokens: int = 64
-    max_segments: Optional[int] = None  # evaluate only the first N segments per direction (quick checks)
+    batch_size: int = ranged(64, ge=1)  # sequences per generation batch
+    max_new_tokens: int = ranged(64, ge=1)
+    # evaluate only the first N segments per direction (quick checks)
+    max_segments: Optional[int] = ranged(None, ge=1, note="null: every segment")
     engine: str = "hf"  # hf | vllm (when installed)
     do_sample: bool = False  # greedy by default
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = ranged(1.0, gt=0, note="used with eval.do_sample=true; greedy is do_sample=false")
+    top_p: float = ranged(1.0, gt=0, le=1)
     length_sorted: bool = True  # batch segments of similar length across directions (False: per direction)
-    wave_segments: int = 16384  # directions are generated in waves of about this many segments
+    wave_segments: int = ranged(16384, ge=1)  # directions are generated in waves of about this many segments
     spbleu: bool = True  # skipped with a note when the FLORES-200 SentencePiece model is not available offline
     comet: bool = False
     comet_model: str = "Unbabel/wmt22-comet-da"
-    comet_batch_size: int = 32
+    comet_batch_size: int = ranged(32, ge=1)
     comet_device: Optional[str] = None  # None: the hardware device
 
 
@@ -245,8 +255,8 @@ class RetentionConfig:
 
     reference: Optional[str] = None  # the base model (HF id or directory) every number is compared with
     text_file: Optional[str] = None  # held-out general text; None: data=toy uses the toy dev split, else required
-    max_length: int = 512  # tokens per chunk
-    max_chunks: Optional[int] = None
+    max_length: int = ranged(512, ge=2, note="one predicted token")  # tokens per chunk
+    max_chunks: Optional[int] = ranged(None, ge=1, note="null: all chunks")
     # untrained FLORES directions (src-tgt); None: a default handful (toy: toy_Tibt-eng_Latn); []: no translation
     directions: Optional[List[str]] = None
     trained_direction: str = "auto"  # src-tgt | auto (toy, or the model's training run config) | none
@@ -265,13 +275,14 @@ class LoggerConfig:
     mode: str = "auto"  # auto | online | offline | disabled
     group: Optional[str] = None  # None: the sweep directory in multirun, else no group
     tags: List[str] = field(default_factory=list)  # added to the tags made from the command-line overrides
-    sample_every_steps: int = 10  # RL: sample translations at step 1, then from the first rollout ≥ N steps later (0: never)
-    num_samples: int = 4  # rows per sample table
+    # RL: sample translations at step 1, then from the first rollout ≥ N steps later (0: never)
+    sample_every_steps: int = ranged(10, ge=0, note="0: never")
+    num_samples: int = ranged(4, ge=0)  # rows per sample table
 
 
 @dataclass
 class TrainConfig:
-    seed: int = 42
+    seed: int = seed_field(42)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     lang: LangConfig = field(default_factory=LangConfig)
@@ -290,7 +301,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    seed: int = 42
+    seed: int = seed_field(42)
     suite: SuiteConfig = field(default_factory=SuiteConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -1,6 +1,10 @@
 """Command-line shorthands: `model=<HF id or path>` and `lang=<FLORES code>` for values that are not config-group
 options. `model=Qwen/Qwen2.5-0.5B` becomes `model.path=Qwen/Qwen2.5-0.5B`; `lang=bod_Tibt` becomes
 `lang.tgt=bod_Tibt`; sweeps (`lang=bod_Tibt,uig_Arab`) too. Group options (`model=tiny`, `lang=toy_Tibt`) stay.
+A `model=` value counts as a path only when it looks like one: an existing file or directory, or a value with a `/`
+(an HF id `org/name`, `./ckpt`). Anything else (`model=qwen2.5-0.5b-instuct`) stays a group override, so Hydra's
+unknown-option error lists the options (with the near miss, vepo/config/validate.py) instead of the run failing
+later on a model id that does not exist; an HF id without an organisation still works as `model.path=<id>`.
 
 `algo.params.<key>=<value>` becomes `++algo.params.<key>=<value>`: conf/algo/*.yaml list only the params that differ
 from the objective's code defaults, so most keys are absent from the composed config and Hydra would otherwise demand
@@ -30,6 +34,11 @@ def _options(group: str) -> set[str]:
     return {p.stem for p in (config_dir() / group).glob("*.yaml")}
 
 
+def _path_like(value: str) -> bool:
+    """An existing path, or a value with a `/`: an HF id (org/name) or a path to come."""
+    return "/" in value or "\\" in value or Path(value).expanduser().exists()
+
+
 def expand_shorthands(args: list[str]) -> list[str]:
     out = []
     for arg in args:
@@ -38,7 +47,8 @@ def expand_shorthands(args: list[str]) -> list[str]:
             group, value = match.groups()
             options = _options(group)
             values = value.split(",")
-            if not any(v in options for v in values):
+            typo = group == "model" and not all(_path_like(v) for v in values)
+            if not any(v in options for v in values) and not typo:
                 arg = f"{SHORTHANDS[group]}={value}"
         elif _ALGO_PARAM.match(arg):
             arg = "++" + arg

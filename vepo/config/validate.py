@@ -6,8 +6,11 @@ turns the first problem into one line that names the key and the allowed values,
 
 from __future__ import annotations
 
+import difflib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -94,6 +97,16 @@ def _group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
+def did_you_mean(value: str, options: list[str], prefix: str = "") -> str:
+    """" (did you mean '<prefix><option>'?)" for a near miss of one of `options`, else ""."""
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.75)
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+
+
+# What else `model=<value>` accepts besides a group option (vepo/config/shorthands.py).
+_GROUP_HINTS = {"model": "; or an existing model directory or an HF id: model=<dir> or model=<org>/<name>"}
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None and exc.__cause__ is not exc:
         exc = exc.__cause__
@@ -115,13 +128,15 @@ def describe_error(config_name: str, exc: BaseException, with_hydra: bool = Fals
     `base_overrides`, e.g. the chosen launcher)."""
     if isinstance(exc, MissingConfigException) and exc.options is not None:
         group, _, missing = (exc.missing_cfg_file or "?/?").rpartition("/")
-        return (f"config error: unknown option '{missing}' for group '{group}'; "
-                f"allowed: {', '.join(exc.options) or '(none)'}")
+        return (f"config error: unknown option '{missing}' for group '{group}'{did_you_mean(missing, exc.options)}; "
+                f"allowed: {', '.join(exc.options) or '(none)'}{_GROUP_HINTS.get(group, '')}")
     cause = _root_cause(exc)
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
         key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or "?"
         allowed = _allowed_keys(_compose(config_name, base_overrides or [], with_hydra), str(key))
-        return f"config error: unknown key '{key}'; allowed keys here: {', '.join(allowed) or '(none)'}"
+        parent, _, name = str(key).rpartition(".")
+        hint = did_you_mean(name, allowed, prefix=f"{parent}." if parent else "")
+        return f"config error: unknown key '{key}'{hint}; allowed keys here: {', '.join(allowed) or '(none)'}"
     if isinstance(cause, ValidationError):
         key = getattr(cause, "full_key", None) or "?"
         base = _compose(config_name, base_overrides or [], with_hydra)
@@ -140,11 +155,41 @@ def describe_error(config_name: str, exc: BaseException, with_hydra: bool = Fals
     return f"config error: {_one_line(str(exc))}"
 
 
+# Hydra launchers whose jobs run on this machine; any other (submitit_slurm, ...) runs them elsewhere.
+LOCAL_LAUNCHERS = ("basic", "joblib", "submitit_local")
+_JOBS_RUN_HERE: ContextVar[bool] = ContextVar("vepo_jobs_run_here", default=True)
+
+
+def jobs_run_here() -> bool:
+    """False while checking the config of a sweep that a cluster launcher sends to other machines: checks of this
+    machine's hardware (is there a GPU?) are then left to the jobs themselves."""
+    return _JOBS_RUN_HERE.get()
+
+
+def _launcher(overrides: list[str]) -> str:
+    chosen = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("hydra/launcher=")]
+    return chosen[-1] if chosen else "basic"
+
+
+@contextmanager
+def _jobs_run_here(value: bool) -> Iterator[None]:
+    token = _JOBS_RUN_HERE.set(value)
+    try:
+        yield
+    finally:
+        _JOBS_RUN_HERE.reset(token)
+
+
 def validate_overrides(config_name: str, args: list[str],
                        check: Callable[[DictConfig], None] | None = None) -> None:
     """Compose `config_name` with the overrides in `args` (every sweep value) and run the command's `check` on
     each composed config; raise VepoError (one line) on the first problem, before any job starts."""
     all_overrides = split_overrides(args)
+    with _jobs_run_here(_launcher(all_overrides) in LOCAL_LAUNCHERS):
+        _validate(config_name, all_overrides, check)
+
+
+def _validate(config_name: str, all_overrides: list[str], check: Callable[[DictConfig], None] | None) -> None:
     overrides = [o for o in all_overrides if not _is_hydra_override(o)]
     try:
         variants = _concrete_variants(overrides)

@@ -69,6 +69,9 @@ class FloresDataset:
     def read(self, split: str, code: str) -> list[str]:
         path = self.path(split, code)
         lines = _read_parquet(path) if self.layout == LAYOUT_PLUS else read_utf8_lines(path)
+        if not lines:
+            raise VepoError(f"{path}: no sentences (an empty file); a FLORES file has one sentence per line, so "
+                            f"replace it with the dataset's own file")
         empty = [i + 1 for i, line in enumerate(lines) if not line.strip()]
         if empty:
             raise VepoError(f"{path}: empty sentence at line {empty[0]} ({len(empty)} empty in all); FLORES files "
@@ -77,10 +80,24 @@ class FloresDataset:
 
     def read_pair(self, split: str, src: str, tgt: str) -> tuple[list[str], list[str]]:
         sources, references = self.read(split, src), self.read(split, tgt)
-        if len(sources) != len(references):
-            raise VepoError(f"{self.path(split, src)} has {len(sources)} lines but {self.path(split, tgt)} has "
-                            f"{len(references)}; FLORES files must be line-parallel")
+        self._check_parallel(split, src, len(sources), tgt, len(references))
         return sources, references
+
+    def check_directions(self, split: str, directions) -> None:
+        """Every file of the (src, tgt) `directions` exists, reads as FLORES text (UTF-8, no empty file or line) and
+        is line-parallel with its partner: what the reads of a job would find, checked before it starts (each
+        language is read once)."""
+        counts: dict[str, int] = {}
+        for src, tgt in directions:
+            for code in (src, tgt):
+                if code not in counts:
+                    counts[code] = len(self.read(split, code))
+            self._check_parallel(split, src, counts[src], tgt, counts[tgt])
+
+    def _check_parallel(self, split: str, src: str, n_src: int, tgt: str, n_tgt: int) -> None:
+        if n_src != n_tgt:
+            raise VepoError(f"{self.path(split, src)} has {n_src} lines but {self.path(split, tgt)} has {n_tgt}; "
+                            f"FLORES files must be line-parallel")
 
     def has(self, split: str, code: str) -> bool:
         try:

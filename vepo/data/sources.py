@@ -4,17 +4,20 @@ that evaluation reads."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from vepo.config.schema import DataConfig, LangConfig
 from vepo.data.flores import ENV_VAR, FloresDataset, flores_root, open_flores
-from vepo.data.parallel import read_parallel
+from vepo.data.parallel import CorpusReport, read_parallel
 from vepo.data.toy import TOY_SRC_CODE, TOY_TGT_CODE, ToyCorpus, build_toy_corpus, write_flores_layout
 from vepo.errors import VepoError
 from vepo.utils.io import atomic_write_json, atomic_write_text
 
 TRAIN_DATASETS = ("toy", "flores_dev", "parallel")
+log = logging.getLogger("vepo")
 
 
 @dataclass
@@ -56,8 +59,44 @@ def eval_flores(data: DataConfig, run_dir: Path, toy: bool, what: str) -> Flores
     return _require_flores(data, what)
 
 
-def check_training_data(data: DataConfig, lang: LangConfig) -> None:
-    """Cheap checks before a job starts: the dataset exists and fits the language pair."""
+def check_training_data(data: DataConfig, lang: LangConfig, eval_split: str | None = None) -> None:
+    """Before a job starts: the dataset fits the language pair and every file the job will read is readable —
+    the whole corpus (UTF-8, TSV shape, line counts, at least one pair) or the FLORES dev pair, and with
+    `eval_split` the FLORES files the training's evaluation reads."""
+    _check_choice(data, lang)
+    if data.name == "parallel":
+        _validated_corpus(data, lang)
+    elif data.name == "flores_dev":
+        _require_flores(data, "data=flores_dev").check_directions("dev", [(lang.src, lang.tgt)])
+    flores = _configured_flores(data)
+    if eval_split and flores is not None:
+        flores.check_directions(eval_split, [(lang.src, lang.tgt)])
+
+
+def _corpus_args(data: DataConfig, lang: LangConfig) -> tuple:
+    return (data.path, data.tgt_path, data.format, data.src_field, data.tgt_field, data.max_pairs, data.tsv_header,
+            (lang.src, lang.tgt))
+
+
+def _read(args: tuple) -> tuple[list[tuple[str, str]], CorpusReport]:
+    *positional, tsv_header, langs = args
+    return read_parallel(*positional, tsv_header=tsv_header, langs=langs)
+
+
+def _validated_corpus(data: DataConfig, lang: LangConfig) -> None:
+    """Read the whole corpus, once per file version: a sweep checks every job's config before the first starts."""
+    paths = [Path(p).expanduser() for p in (data.path, data.tgt_path) if p]
+    stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+    _read_once(_corpus_args(data, lang), stamps)
+
+
+@lru_cache(maxsize=8)
+def _read_once(args: tuple, stamps: tuple) -> None:
+    _read(args)
+
+
+def _check_choice(data: DataConfig, lang: LangConfig) -> None:
+    """Cheap: the dataset is trainable, fits the language pair and its paths exist."""
     if data.name not in TRAIN_DATASETS:
         raise VepoError(f"data={data.name} cannot be trained on; use one of {', '.join(TRAIN_DATASETS)}")
     if data.name == "toy" and (lang.src, lang.tgt) != (TOY_SRC_CODE, TOY_TGT_CODE):
@@ -77,7 +116,7 @@ def check_training_data(data: DataConfig, lang: LangConfig) -> None:
 def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path, write: bool = True) -> TrainingData:
     """Training pairs (also written to `data/train.jsonl`), the evaluation set, and `data/report.json`. With
     write=False (ranks other than 0) nothing is written and the toy evaluation set is not materialised."""
-    check_training_data(data, lang)
+    _check_choice(data, lang)  # the files themselves are checked as they are read
     if data.name == "toy":
         corpus = _toy_corpus(data)
         pairs = corpus.train
@@ -89,8 +128,9 @@ def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path, write:
         pairs = list(zip(sources, targets))[: data.max_pairs]
         report = {"source": f"{flores.name} dev {lang.src}-{lang.tgt}", "pairs": len(pairs)}
     else:
-        pairs, corpus_report = read_parallel(data.path, data.tgt_path, data.format, data.src_field, data.tgt_field,
-                                             data.max_pairs)
+        pairs, corpus_report = _read(_corpus_args(data, lang))
+        if write:
+            log.info("training data: %s", corpus_report.summary())
         flores = _configured_flores(data)
         report = corpus_report.__dict__ | {"summary": corpus_report.summary()}
     report["flores"] = flores.describe() if flores else None

@@ -14,6 +14,7 @@ from collections import defaultdict
 from omegaconf import DictConfig, OmegaConf
 
 from vepo.config.compare import FORMATS, METRICS, CompareSettings
+from vepo.config.ranges import check_ranges
 from vepo.errors import VepoError
 from vepo.reporting.results import System
 
@@ -25,25 +26,21 @@ PER_DIRECTION = ("auto", "yes", "no", "true", "false")
 
 
 def check_settings(s: CompareSettings) -> None:
-    """Formats, metrics and the test's parameters."""
+    """Formats, metrics, and the numeric ranges declared in vepo/config/compare.py (the test's parameters)."""
+    check_ranges(s, prefix="compare.")
     unknown = [f for f in s.formats if f not in FORMATS]
     if unknown:
         raise VepoError(f"compare.formats: unknown format {', '.join(unknown)}; allowed: {', '.join(FORMATS)}")
     unknown = [m for m in s.metrics if m not in METRICS]
     if unknown:
         raise VepoError(f"compare.metrics: unknown metric {', '.join(unknown)}; allowed: {', '.join(METRICS)}")
-    if s.seed <= 0:
-        raise VepoError(f"compare.seed={s.seed}: use a positive integer (sacrebleu treats 0 as 'no fixed seed')")
-    if s.bootstrap_samples < 1:
-        raise VepoError(f"compare.bootstrap_samples={s.bootstrap_samples}: use a positive number (1000 is usual)")
-    if not 0 < s.alpha < 1:
-        raise VepoError(f"compare.alpha={s.alpha}: use a significance level between 0 and 1, e.g. 0.05")
     if str(s.per_direction) not in PER_DIRECTION:
         raise VepoError(f"compare.per_direction={s.per_direction}: use one of {', '.join(PER_DIRECTION)}")
 
 
 def check_compare_config(cfg: DictConfig) -> None:
-    """Before any job starts: the settings, and that runs were named."""
+    """Before any job starts: ranges, the settings, and that runs were named."""
+    check_ranges(cfg)
     check_settings(OmegaConf.to_object(cfg).compare)
     if not cfg.runs:
         raise VepoError(

@@ -1,10 +1,12 @@
 """Each tokenization command's config checks, in one place, run before any job starts: `vepo tokenize-stats`
-(tokenizers, split, limits, every language's FLORES file) and `vepo extend-vocab` (model, files, sizes)."""
+(tokenizers, split, every language's FLORES file) and `vepo extend-vocab` (model, files, choices). Numeric limits
+are declared in the schema (vepo/config/tokenization.py) and checked first by vepo/config/ranges.py."""
 
 from __future__ import annotations
 
 import re
 
+from vepo.config.ranges import check_ranges
 from vepo.data.flores import check_split, flores_root, open_flores
 from vepo.data.languages import canonical_code, is_known
 from vepo.errors import VepoError
@@ -25,15 +27,22 @@ def open_dataset(cfg):
 
 
 def check_tokenize_stats_config(cfg) -> None:
-    """Cheap checks before any job starts: tokenizers named, split and limits valid, every language's file there."""
+    """Before any job starts: tokenizers named, split and limits valid, every language's file there and readable
+    (UTF-8, not empty, no empty line) and line-parallel with the pivot's."""
+    check_ranges(cfg)
     if not cfg.tokenizers:
         raise VepoError("tokenize-stats needs tokenizers: pass tokenizers=[<HF id, directory or .model file>,...]")
     check_split(cfg.split)
-    if cfg.max_sentences is not None and cfg.max_sentences < 1:
-        raise VepoError(f"max_sentences={cfg.max_sentences} must be >= 1 (or null for all sentences)")
     segmenter_for("eng_Latn", cfg.zh_segmenter)  # validates zh_segmenter
     langs = cfg.langs if isinstance(cfg.langs, (str, type(None))) else list(cfg.langs)
-    resolve_languages(langs, open_dataset(cfg), cfg.split)
+    dataset = open_dataset(cfg)
+    codes = resolve_languages(langs, dataset, cfg.split)
+    pivot = canonical_code(cfg.pivot) if is_known(cfg.pivot) else cfg.pivot
+    if dataset.has(cfg.split, pivot):
+        dataset.check_directions(cfg.split, [(pivot, code) for code in codes])
+    else:  # no pivot: the premium column stays empty (a note in the report); each language must still read
+        for code in codes:
+            dataset.read(cfg.split, code)
 
 
 def target_code(code: str) -> str:
@@ -45,24 +54,17 @@ def target_code(code: str) -> str:
 
 
 def check_extend_vocab_config(cfg) -> None:
-    """Cheap checks before any job starts: model, files, sizes."""
+    """Cheap checks before any job starts: sizes, model, files."""
     from vepo.models.paths import check_model_path
 
+    check_ranges(cfg)
     if cfg.model.path is None:
         raise VepoError("extend-vocab needs a model: pass model=<HF id or checkpoint directory>")
     check_model_path(cfg.model.path)
     as_paths(cfg.corpus, "corpus")
     if cfg.heldout is not None:
         as_paths(cfg.heldout, "heldout")
-    if cfg.added_tokens < 1:
-        raise VepoError(f"added_tokens={cfg.added_tokens} must be >= 1")
     if cfg.subword not in SUBWORD_KINDS:
         raise VepoError(f"subword='{cfg.subword}' is not supported; use one of {', '.join(SUBWORD_KINDS)}")
-    if not 0.0 < cfg.heldout_fraction < 1.0:
-        raise VepoError(f"heldout_fraction={cfg.heldout_fraction} must be between 0 and 1 (exclusive)")
-    if cfg.min_count < 1:
-        raise VepoError(f"min_count={cfg.min_count} must be >= 1")
-    if cfg.train_vocab_size is not None and cfg.train_vocab_size < 2:
-        raise VepoError(f"train_vocab_size={cfg.train_vocab_size} must be >= 2 (or null to size it from the corpus)")
     target_code(cfg.lang.tgt)
     segmenter_for("eng_Latn", cfg.zh_segmenter)

@@ -1,19 +1,29 @@
-"""`vepo train`'s config checks that the schema cannot express, run before any job starts (one place; the workers
-run `check_batch_shape` again with the real process count)."""
+"""`vepo train`'s config checks, run before any job starts (one place; the workers run `check_batch_shape` again with
+the real process count). Numeric ranges are declared in the schema (vepo/config/ranges.py) and checked first; this
+module adds what needs more than one field, a registry, the data files or this machine's hardware."""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from vepo.config.ranges import check_ranges
 from vepo.data.prompts import check_template
 from vepo.errors import VepoError
 
 
 def check_train_config(cfg: DictConfig) -> None:
-    """The objective accepts its params, the rewards exist, the batch shape is consistent."""
+    """Ranges, the tiny model's shape, the objective's params, the rewards, languages, hardware, the data files,
+    the logger and the batch shape — in the order a user fixes them."""
     from vepo.rewards.mixer import check_reward_config
     from vepo.training.objective_setup import build_objective
 
+    check_ranges(cfg)
+    if cfg.model.path is None:
+        _check_tiny_shape(cfg.model.tiny)
+    else:
+        from vepo.models.paths import check_model_path
+
+        check_model_path(cfg.model.path)
     if cfg.algo.name != "sft":  # algo=sft trains without an objective
         build_objective(cfg.algo.name, OmegaConf.to_container(cfg.algo.params, resolve=True),
                         cfg.train.max_completion_length)
@@ -21,27 +31,24 @@ def check_train_config(cfg: DictConfig) -> None:
     _check_lang(cfg.lang.src, "lang.src")
     _check_lang(cfg.lang.tgt, "lang.tgt")
     check_template(cfg.prompt.template)
+    from vepo.config.validate import jobs_run_here
     from vepo.data.sources import check_training_data
-    from vepo.training.launch import check_hardware, world_size
+    from vepo.training.launch import check_gpus_present, check_hardware, world_size
     from vepo.training.trainer_args import rollout_args
 
     check_hardware(OmegaConf.to_object(cfg.hardware))
+    if jobs_run_here():  # a cluster launcher's jobs find their GPUs on the cluster
+        check_gpus_present(cfg)
     rollout_args(cfg)
 
-    check_training_data(OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang))
+    evaluates = cfg.train.evaluate_after_sft or cfg.train.evaluate_at_end
+    data, lang = OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang)
+    check_training_data(data, lang, eval_split=cfg.eval.split if evaluates else None)
     if cfg.train.eval_suite:
-        from vepo.evaluation.suites import expand_suite, suite_from_spec
-
-        expand_suite(suite_from_spec(cfg.train.eval_suite))
+        _check_eval_suite(cfg.train.eval_suite, data, cfg.eval.split)
     _check_logger(cfg.logger)
-    t = cfg.train
-    if t.num_generations < 2:
-        raise VepoError(f"config error: train.num_generations={t.num_generations}; group advantages need >= 2")
-    for key in ("steps_per_generation", "num_iterations", "gradient_accumulation_steps", "prompts_per_step"):
-        if getattr(t, key) < 1:
-            raise VepoError(f"config error: train.{key}={getattr(t, key)} must be >= 1")
     hw = cfg.hardware
-    check_batch_shape(t, world_size(OmegaConf.to_object(hw)) if hw.launcher != "none" else 1)
+    check_batch_shape(cfg.train, world_size(OmegaConf.to_object(hw)) if hw.launcher != "none" else 1)
 
 
 def check_batch_shape(t, processes: int) -> None:
@@ -53,6 +60,29 @@ def check_batch_shape(t, processes: int) -> None:
                         f"by train.gradient_accumulation_steps*processes={t.gradient_accumulation_steps * processes}")
 
 
+def _check_tiny_shape(tiny) -> None:
+    """The built-from-config model's attention shape (Qwen2 splits hidden_size into heads, heads into KV groups,
+    and rotates pairs of each head's dimensions)."""
+    if tiny.hidden_size % tiny.num_attention_heads or (tiny.hidden_size // tiny.num_attention_heads) % 2:
+        raise VepoError(f"config error: model.tiny.hidden_size={tiny.hidden_size} / model.tiny.num_attention_heads="
+                        f"{tiny.num_attention_heads} must be a whole, even head size (e.g. hidden_size=128, 4 heads)")
+    if tiny.num_attention_heads % tiny.num_key_value_heads:
+        raise VepoError(f"config error: model.tiny.num_attention_heads={tiny.num_attention_heads} must be a multiple "
+                        f"of model.tiny.num_key_value_heads={tiny.num_key_value_heads}")
+
+
+def _check_eval_suite(spec: str, data, split: str) -> None:
+    """The suite exists, and its FLORES files read cleanly when a FLORES directory is configured (without one the
+    suite is skipped with a warning at the end of training)."""
+    from vepo.data.flores import flores_root, open_flores
+    from vepo.evaluation.suites import expand_suite, suite_from_spec
+
+    directions = expand_suite(suite_from_spec(spec))
+    root = flores_root(data.flores_dir)
+    if root is not None:
+        open_flores(root).check_directions(split, [(d.src, d.tgt) for d in directions])
+
+
 _LOGGERS = ("none", "wandb")
 _LOGGER_MODES = ("auto", "online", "offline", "disabled")
 
@@ -62,9 +92,6 @@ def _check_logger(logger) -> None:
         raise VepoError(f"config error: logger.name='{logger.name}' is not one of {', '.join(_LOGGERS)}")
     if logger.mode not in _LOGGER_MODES:
         raise VepoError(f"config error: logger.mode='{logger.mode}' is not one of {', '.join(_LOGGER_MODES)}")
-    for key in ("sample_every_steps", "num_samples"):
-        if getattr(logger, key) < 0:
-            raise VepoError(f"config error: logger.{key}={getattr(logger, key)} must be >= 0")
 
 
 def _check_lang(code: str, key: str) -> None:

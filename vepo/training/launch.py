@@ -14,6 +14,7 @@ import yaml
 
 from vepo.config.schema import HardwareConfig, TrainConfig
 from vepo.errors import VepoError
+from vepo.utils.devices import check_cuda
 
 LAUNCHERS = ("none", "accelerate", "torchrun")
 STRATEGIES = ("none", "ddp", "zero2", "zero3", "fsdp")
@@ -30,6 +31,15 @@ def check_hardware(hw: HardwareConfig) -> None:
         raise VepoError(f"config error: hardware.distributed={hw.distributed} needs hardware.launcher=accelerate")
     if hw.device == "cpu" and hw.distributed not in ("none", "ddp"):
         raise VepoError(f"config error: hardware.distributed={hw.distributed} needs GPUs (hardware.device=cuda)")
+
+
+def check_gpus_present(cfg) -> None:
+    """Every `cuda` device the run asks for exists on this machine (its hardware profile's processes included)."""
+    hw = cfg.hardware
+    needed = (hw.num_processes or 1) if hw.launcher != "none" else 1
+    check_cuda("hardware.device", hw.device, needed, fix=f"use hardware=cpu instead of hardware={hw.name}")
+    check_cuda("reward.device", cfg.reward.device, fix="set reward.device=cpu (or policy)")
+    check_cuda("eval.comet_device", cfg.eval.comet_device, fix="set eval.comet_device=cpu")
 
 
 def world_size(hw: HardwareConfig) -> int:
