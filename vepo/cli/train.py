@@ -39,6 +39,7 @@ def _dry_run(args: list[str]) -> None:
 
 def run(args: list[str]) -> None:
     from vepo.training.checks import check_train_config
+    from vepo.config.run_dir_rules import guard_train_dirs
     from vepo.config.shorthands import expand_resume
 
     with user_errors():
@@ -46,4 +47,4 @@ def run(args: list[str]) -> None:
     if DRY_RUN in args:
         _dry_run([a for a in args if a != DRY_RUN])
         return
-    run_hydra("train", "train", _task, args, check=check_train_config)
+    run_hydra("train", "train", _task, args, check=check_train_config, guard=guard_train_dirs)

@@ -55,3 +55,37 @@ def select(config: dict, dotted: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+# What each command leaves at the top of its directory: a train run's own files, and an evaluation's results.
+TRAIN_MARKERS = ("config.yaml", "metrics.jsonl", "sft_metrics.jsonl", "checkpoint", "trainer", "models")
+EVAL_MARKERS = ("results", "summary.json", "hyps", "cache/segments.jsonl", "eval_config.yaml")
+
+
+def run_kind(run_dir: Path) -> str | None:
+    """"train" (a `vepo train` run, finished or not), "eval" (`vepo eval` results) or None (nothing of either)."""
+    if any((run_dir / name).exists() for name in TRAIN_MARKERS):
+        return "train"
+    if any((run_dir / name).exists() for name in EVAL_MARKERS):
+        return "eval"
+    return None
+
+
+def _covered(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def config_differences(saved: dict, new: dict, may_differ: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, new value) for every dotted key whose value differs, except keys under `may_differ`."""
+    before, after = flatten(saved), flatten(new)
+    keys = list(after) + [k for k in before if k not in after]
+    return [(k, before.get(k), after.get(k)) for k in keys
+            if not _covered(k, may_differ) and before.get(k) != after.get(k)]
+
+
+def describe_differences(differences: list[tuple[str, Any, Any]], limit: int = 4) -> str:
+    """"algo.name: grpo -> dapo, seed: 1 -> 2 (and 3 more)"."""
+    shown = [f"{k}: {old!r} -> {new!r}" if isinstance(old, str) or isinstance(new, str) else f"{k}: {old} -> {new}"
+             for k, old, new in differences[:limit]]
+    rest = len(differences) - limit
+    return ", ".join(shown) + (f" (and {rest} more)" if rest > 0 else "")

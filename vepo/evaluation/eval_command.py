@@ -5,15 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from rich.console import Console
 
+from vepo.config.run_dir_rules import EVAL_CONFIG, check_eval_dir, eval_out_dir
 from vepo.config.schema import EvalConfig, EvalSettings
 from vepo.data.sources import eval_flores
 from vepo.errors import VepoError
 from vepo.evaluation.retention_suite import run_retention_eval
 from vepo.evaluation.runner import EvalContext, run_translation_suite
 from vepo.evaluation.suites import expand_suite
+from vepo.utils.io import atomic_write_text
 from vepo.utils.provenance import provenance
+from vepo.utils.run_dir import RunDirLock
 
 console = Console()
 
@@ -26,7 +30,16 @@ def generation_settings(settings: EvalSettings) -> dict:
 
 
 def run_eval(cfg: EvalConfig, run_dir: Path) -> dict:
-    out_dir = Path(cfg.output_dir).expanduser() if cfg.output_dir else run_dir
+    out_dir, key = eval_out_dir(cfg, run_dir)
+    # One process writes a directory; a train run is never written into, and a rerun resumes only what it would
+    # make the same way. The resolved config stays beside the results: what the next rerun is compared with.
+    with RunDirLock(out_dir, "vepo eval"):
+        check_eval_dir(cfg, out_dir, key)
+        atomic_write_text(out_dir / EVAL_CONFIG, OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        return _run_eval(cfg, out_dir)
+
+
+def _run_eval(cfg: EvalConfig, out_dir: Path) -> dict:
     prov = provenance(asdict(cfg))
     if cfg.suite.kind == "retention":
         return _retention(cfg, out_dir, prov)

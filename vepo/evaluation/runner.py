@@ -132,7 +132,7 @@ def _generate_waves(pending: list[DirectionData], engine: GenerationEngine, stor
 
 def _identity(ctx: EvalContext, data: DirectionData) -> dict:
     return {"model": ctx.model_label, "split": ctx.settings.split, "n_segments": len(data.sources),
-            "dataset_version": ctx.flores.version}
+            "dataset_version": ctx.flores.version, "generation": ctx.extra.get("generation")}
 
 
 def build_engine(model_path: str, model_cfg: ModelConfig, settings: EvalSettings, device: str, seed: int):

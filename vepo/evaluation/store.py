@@ -49,6 +49,12 @@ class ResultStore:
             if key in identity and record.get(key) != identity[key]:
                 raise VepoError(f"{self.result_path(direction)} was made with {key}={record.get(key)!r}, this run "
                                 f"has {identity[key]!r}; use a fresh output_dir or delete that file")
+        made, asked = record.get("generation"), identity.get("generation")
+        if made and asked and made != asked:  # another max_new_tokens or sampling: other text than this run's
+            changed = ", ".join(f"eval.{k}={made.get(k)!r} (this run: {asked.get(k)!r})"
+                                for k in asked if made.get(k) != asked.get(k))
+            raise VepoError(f"{self.result_path(direction)} was generated with {changed}; rerun with the same "
+                            f"settings, or use a fresh output_dir")
         if record.get("dataset", {}).get("version") != identity.get("dataset_version"):
             raise VepoError(f"{self.result_path(direction)} was scored on dataset version "
                             f"{record.get('dataset', {}).get('version')!r}, this run reads "

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from transformers import set_seed
 
+from vepo.config.run_dir_rules import check_train_dir
 from vepo.config.schema import LoggerConfig, TrainConfig
 from vepo.data.flores import FloresDataset
 from vepo.data.prompts import PromptBuilder, language_names
@@ -26,13 +27,14 @@ from vepo.models.tiny import build_and_save_tiny
 from vepo.rewards.encoders import resolve_semantic_models
 from vepo.rewards.mixer import build_reward_mix
 from vepo.training.checkpointing import carry_added_tokens, finish_stage, latest_checkpoint, stage_done, staging_dir
-from vepo.training.launch import launch, needs_launch
+from vepo.training.launch import in_worker, launch, needs_launch
 from vepo.training.objective_setup import build_objective
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
 from vepo.training.wandb_logger import WandbSession
 from vepo.utils.io import atomic_write_json, atomic_write_text
 from vepo.utils.provenance import provenance
+from vepo.utils.run_dir import RunDirLock
 
 log = logging.getLogger("vepo")
 console = Console()
@@ -116,6 +118,16 @@ def _launch_workers(cfg: TrainConfig, run_dir: Path) -> dict:
 
 
 def run_training(cfg: TrainConfig, run_dir: Path) -> dict:
+    if in_worker():  # one process of a launched run: the Hydra job that started it holds the directory
+        return _run_training(cfg, run_dir)
+    # One run per directory, one process writing it: a second command on the directory is refused while this one
+    # holds it, and a directory holding another run (or results) is refused unless this run resumes it.
+    with RunDirLock(run_dir, "vepo train"):
+        check_train_dir(cfg, run_dir)
+        return _run_training(cfg, run_dir)
+
+
+def _run_training(cfg: TrainConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     if needs_launch(cfg):
         return _launch_workers(cfg, run_dir)
