@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs in pytest-xdist workers, one per core (pyproject.toml addopts): one intra-op thread each (and in the
+# CLI subprocesses they start), because OpenMP threads spin-waiting for a core another worker holds make tiny
+# matrix products 100x slower. Set before any test module imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 # One toy-encoder cache for the session (vepo/rewards/encoders.py): every run with the same corpus settings copies
 # the encoder trained by the first one, and the user's own cache is never touched.
 os.environ.setdefault("VEPO_CACHE_DIR", tempfile.mkdtemp(prefix="vepo-test-cache-"))
@@ -32,12 +40,31 @@ def run_vepo(*args: str, cwd: Path | None = None, timeout: int = 600,
                           env=env, timeout=timeout)
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """`<shared tmp>/<name>`, made by `build` exactly once per test session even across xdist workers (the first
+    worker builds under a file lock, the others wait and reuse it). Users must treat it as read-only."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the parent is shared by the workers
+    target, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            build(target)
+            done.touch()
+    return target
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("smoke") / "run"
-    proc = run_vepo("train", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
+    """One finished smoke-size `vepo train` run for the whole session (read-only: copy it before changing it)."""
+
+    def train(run_dir: Path) -> None:
+        proc = run_vepo("train", *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "smoke_run", train)
 
 
 @pytest.fixture(scope="session")
