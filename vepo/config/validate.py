@@ -98,9 +98,10 @@ def _group_options(group: str) -> list[str]:
 
 
 def did_you_mean(value: str, options: list[str], prefix: str = "") -> str:
-    """" (did you mean '<prefix><option>'?)" for a near miss of one of `options`, else ""."""
+    """"; did you mean '<prefix><option>'?" for a near miss of one of `options`, else "" (ends the line, after the
+    list of what is allowed)."""
     close = difflib.get_close_matches(value, options, n=1, cutoff=0.75)
-    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 # What else `model=<value>` accepts besides a group option (vepo/config/shorthands.py).
@@ -128,15 +129,15 @@ def describe_error(config_name: str, exc: BaseException, with_hydra: bool = Fals
     `base_overrides`, e.g. the chosen launcher)."""
     if isinstance(exc, MissingConfigException) and exc.options is not None:
         group, _, missing = (exc.missing_cfg_file or "?/?").rpartition("/")
-        return (f"config error: unknown option '{missing}' for group '{group}'{did_you_mean(missing, exc.options)}; "
-                f"allowed: {', '.join(exc.options) or '(none)'}{_GROUP_HINTS.get(group, '')}")
+        return (f"config error: unknown option '{missing}' for group '{group}'; allowed: "
+                f"{', '.join(exc.options) or '(none)'}{_GROUP_HINTS.get(group, '')}{did_you_mean(missing, exc.options)}")
     cause = _root_cause(exc)
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
         key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or "?"
         allowed = _allowed_keys(_compose(config_name, base_overrides or [], with_hydra), str(key))
         parent, _, name = str(key).rpartition(".")
         hint = did_you_mean(name, allowed, prefix=f"{parent}." if parent else "")
-        return f"config error: unknown key '{key}'{hint}; allowed keys here: {', '.join(allowed) or '(none)'}"
+        return f"config error: unknown key '{key}'; allowed keys here: {', '.join(allowed) or '(none)'}{hint}"
     if isinstance(cause, ValidationError):
         key = getattr(cause, "full_key", None) or "?"
         base = _compose(config_name, base_overrides or [], with_hydra)
