@@ -211,6 +211,8 @@ class TrainLoopConfig:
     save_steps: int = ranged(0, ge=0, note="0: only each stage's final model")
     save_total_limit: int = ranged(2, ge=1)  # keep the last K checkpoints
     eval_suite: Optional[str] = None  # a suite (conf/suite/<name>.yaml) or inline directions (a-b,c-d) run at the end
+    # console: a table of the watched metrics every N optimiser steps of each stage
+    log_table_every: int = ranged(25, ge=0, note="0: no tables")
 
 
 @dataclass
@@ -278,6 +280,8 @@ class LoggerConfig:
     # RL: sample translations at step 1, then from the first rollout ≥ N steps later (0: never)
     sample_every_steps: int = ranged(10, ge=0, note="0: never")
     num_samples: int = ranged(4, ge=0)  # rows per sample table
+    # online: seconds to wait for the W&B server to answer before logging offline instead
+    init_timeout: float = ranged(30.0, ge=0, note="0: no reachability check")
 
 
 @dataclass

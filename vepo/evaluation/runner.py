@@ -4,6 +4,7 @@ directions, score and write each direction as soon as its wave ends, then write 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,12 @@ from vepo.evaluation.engines import GenerationEngine, HFEngine, VLLMEngine, chec
 from vepo.evaluation.metrics import Scorer
 from vepo.evaluation.store import ResultStore
 from vepo.evaluation.suites import Direction
-from vepo.evaluation.summary import print_summary, write_summary
+from vepo.evaluation.summary import empty_hypotheses_warning, print_summary, write_summary
 from vepo.utils.io import atomic_write_json
 from vepo.utils.text_files import read_utf8_lines
 
 console = Console()
+log = logging.getLogger("vepo")
 
 
 @dataclass
@@ -185,6 +187,9 @@ def run_translation_suite(directions: list[Direction], ctx: EvalContext, title: 
     if missing:
         notes.append(f"{missing} of {len(items)} directions have no result (see above)")
     summary = write_summary(records, ctx.out_dir, title, notes)
+    empty = empty_hypotheses_warning(records)
+    if empty:
+        log.warning(empty)
     if stats:
         summary["throughput"] = stats | {
             "segments_per_second": round(stats["segments_generated"] / max(stats["generation_seconds"], 1e-9), 2)}

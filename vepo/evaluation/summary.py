@@ -46,6 +46,23 @@ def average_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+def empty_hypotheses_warning(records: list[dict], share: float = 0.5) -> str | None:
+    """One line when at least `share` of some direction's hypotheses are empty (a model that stops at once, or a
+    prompt whose answer the clean-up removes, scores near 0 without any error), with the counts; else None."""
+    flagged = []
+    for r in sorted(records, key=lambda r: r["direction"]):
+        hyps = r.get("hypotheses") or []
+        empty = sum(1 for h in hyps if not str(h).strip())
+        if hyps and empty >= share * len(hyps):
+            flagged.append((r["direction"], empty, len(hyps)))
+    if not flagged:
+        return None
+    shown = ", ".join(f"{d} {e}/{n}" for d, e, n in flagged[:5]) + (" ..." if len(flagged) > 5 else "")
+    empty, total = sum(e for _, e, _ in flagged), sum(n for _, _, n in flagged)
+    return (f"{empty} of {total} hypotheses are empty in {len(flagged)} of {len(records)} direction(s) ({shown}): "
+            f"the model produced no translation there; check the model, the prompt and eval.max_new_tokens")
+
+
 def _fmt(value) -> str:
     if value is None:
         return "—"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -29,12 +31,27 @@ def adapter_base(path: str | Path) -> str:
     return base
 
 
+@contextmanager
+def _one_line_errors(what: str, source: str | Path) -> Iterator[None]:
+    """What transformers raises for a model it cannot read (missing or damaged files, an unknown architecture)
+    becomes one line naming the model."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, ValueError, SafetensorError) as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise VepoError(f"cannot load the {what} of '{source}': {first}") from None
+
+
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     check_model_path(path)
     source = path
     if is_adapter_dir(path) and not (Path(path) / "tokenizer_config.json").is_file():
         source = adapter_base(path)  # adapters saved without a tokenizer use the base model's
-    tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+        check_model_path(source)
+    with _one_line_errors("tokenizer", source):
+        tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # decoder-only generation pads on the left
@@ -48,14 +65,15 @@ def load_model(
     check_model_path(path)
     adapters = is_adapter_dir(path)
     source = adapter_base(path) if adapters else path
-    try:
+    if adapters:
+        check_model_path(source)
+    with _one_line_errors("model", source):
         model = AutoModelForCausalLM.from_pretrained(
             str(source), dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
         )
-    except OSError as exc:
-        raise VepoError(f"cannot load model '{source}': {str(exc).splitlines()[0]}") from None
     if adapters:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+        with _one_line_errors("adapters", path):
+            model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     return model.to(device)

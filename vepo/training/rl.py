@@ -24,6 +24,8 @@ from vepo.training.checkpointing import (
     truncate_metrics,
 )
 from vepo.training.objective_setup import rarity_table
+from vepo.training.progress import quiet_library_output
+from vepo.training.stage_watch import train_watched
 from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args, peft_config, rollout_args
 from vepo.utils.io import atomic_write_json
@@ -81,6 +83,7 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
            extra_callbacks: Sequence = ()) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path),
     continuing from the trainer checkpoint `resume_from` when given."""
+    quiet_library_output()  # before the trainer loads the policy and reference models
     args = grpo_config(cfg, objective.needs(), run_dir)
     extra_funcs, extra_weights = algorithm_rewards(cfg)
     reward_funcs = [MixedRewardFunction(reward_mix, total_steps=cfg.train.rl_steps), *extra_funcs]
@@ -104,7 +107,7 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
     )
     if resume_from is not None:
         truncate_metrics(run_dir / "metrics.jsonl", restore_controller_state(resume_from, objective, reward_mix))
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_watched(trainer, "rl", cfg, "train.rl_lr", cfg.train.rl_lr, model_path, resume_from)
     if trainer.accelerator.num_processes > 1:  # evidence that every rank ended with the same controller state
         rank = trainer.accelerator.process_index
         atomic_write_json(run_dir / "launch" / f"objective_state-rank{rank}.json",

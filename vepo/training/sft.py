@@ -18,6 +18,8 @@ from vepo.training.checkpointing import (
     save_stage,
     truncate_metrics,
 )
+from vepo.training.progress import quiet_library_output
+from vepo.training.stage_watch import train_watched
 from vepo.training.trainer_args import common_trainer_args, peft_config
 
 
@@ -25,6 +27,7 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
             steps: int, lr: float, resume_from: Path | None = None, extra_callbacks: Sequence = ()) -> Path:
     """Train for `steps` optimiser steps at peak learning rate `lr` (continuing from the checkpoint `resume_from`);
     save model + tokenizer to `out_dir`, marked complete."""
+    quiet_library_output()  # before SFTTrainer prepares the dataset
     t = cfg.train
     args = SFTConfig(
         **common_trainer_args(cfg, run_dir, "sft"),
@@ -36,7 +39,7 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
         per_device_train_batch_size=max(1, t.sft_batch_size // int(os.environ.get("WORLD_SIZE", "1"))),
         completion_only_loss=True,
         max_length=cfg.model.tiny.max_position_embeddings if cfg.model.path is None else 1024,
-        logging_steps=max(1, steps // 20),
+        logging_steps=1,  # every step: the console, the non-finite guard and sft_metrics.jsonl see each one
         dataset_num_proc=None,
     )
     trainer = SFTTrainer(
@@ -51,6 +54,7 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
     logging.getLogger("vepo").info("SFT: %d steps at lr %g", steps, lr)
     if resume_from is not None:
         truncate_metrics(run_dir / "sft_metrics.jsonl", restore_controller_state(resume_from))
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    lr_key = "train.sft_lr" if cfg.algo.trainer.sft_warmup_lr is None else "algo.trainer.sft_warmup_lr"
+    train_watched(trainer, "sft", cfg, lr_key, lr, getattr(model, "name_or_path", None), resume_from)
     # LoRA adapters are merged into models/sft: RL (and its reference model) start from a plain checkpoint.
     return save_stage(trainer, tokenizer, out_dir, {"stage": "sft", "steps": steps}, merge_adapters=True)

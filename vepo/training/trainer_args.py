@@ -28,7 +28,10 @@ def common_trainer_args(cfg: TrainConfig, run_dir: Path, stage: str) -> dict[str
         gradient_checkpointing=None,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        disable_tqdm=False,
+        # vepo's progress display (vepo/training/progress.py) replaces transformers' bar and printed log dicts.
+        disable_tqdm=True,
+        # Log a NaN/inf loss as it is (transformers would log the running mean instead): the guard must see it.
+        logging_nan_inf_filter=False,
     )
 
 

@@ -3,7 +3,8 @@
 One `WandbSession` per run: the resolved config, tags from the command-line overrides, per-step metrics (the same
 records as metrics.jsonl), tables of sample translations during RL and the stage evaluations at the end. W&B is an
 extra: any exception from it is logged once as a warning, the session disables itself, and training goes on with
-metrics.jsonl alone.
+metrics.jsonl alone. An online run whose server does not answer within `logger.init_timeout` seconds logs offline
+instead (wandb itself would wait without limit).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlparse
 import yaml
 
 from vepo.config.schema import LoggerConfig, TrainConfig
+from vepo.models.hub import unreachable_reason
 from vepo.training.callbacks import StepRecordCallback
 
 log = logging.getLogger("vepo")
@@ -26,11 +28,15 @@ log = logging.getLogger("vepo")
 _MAX_TAG = 64  # W&B rejects longer tags
 
 
+def wandb_server() -> str:
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
 def has_wandb_key() -> bool:
     """A key is configured: $WANDB_API_KEY, or a netrc entry for the W&B host (what `wandb login` writes)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    host = urlparse(wandb_server()).hostname or "api.wandb.ai"
     try:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (OSError, netrc.NetrcParseError):
@@ -84,6 +90,13 @@ class WandbSession:
         if self.cfg.name != "wandb" or os.environ.get("RANK", "0") != "0":
             return self
         mode = resolve_mode(self.cfg.mode)
+        if mode == "online" and self.cfg.init_timeout > 0:
+            reason = unreachable_reason(wandb_server(), self.cfg.init_timeout)
+            if reason is not None:
+                log.warning("W&B server %s is not reachable (%s; logger.init_timeout=%g): logging offline to "
+                            "%s, upload later with `wandb sync`", wandb_server(), reason, self.cfg.init_timeout,
+                            run_dir / "wandb")
+                mode = "offline"
         os.environ.setdefault("WANDB_SILENT", "true")
         self._guard("init", lambda: self._init(train_cfg, run_dir, mode))
         if self.active:

@@ -57,6 +57,12 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+def _hub_unreachable_now() -> bool:
+    from vepo.models.hub import hub_unreachable
+
+    return hub_unreachable() is not None
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return (text[:300] + "...") if len(text) > 300 else (text or type(exc).__name__)
@@ -103,11 +109,29 @@ def resolve_comet_checkpoint(model: str) -> Path:
 
     if model in available_legacy_metrics and (Path(get_cache_folder()) / model / "checkpoints").is_dir():
         return Path(download_model(model))  # pre-Hub COMET release already in comet's own cache
+    return _download(model)
+
+
+def _download(model: str) -> Path:
+    """A COMET model that is in no cache: download it, or say in one line that a download is needed and how."""
+    from comet.models.download_utils import available_legacy_metrics, download_model_legacy
+    from huggingface_hub import constants, snapshot_download
+
+    from vepo.models.hub import hub_unreachable
+
+    needed = f"COMET model '{model}' needs a download (it is not in the Hugging Face cache)"
     if _offline():
-        raise VepoError(f"COMET model '{model}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set: "
+        raise VepoError(f"{needed} and HF_HUB_OFFLINE is set: " + _OFFLINE_HINT.format(name=model))
+    reason = None if model in available_legacy_metrics else hub_unreachable()
+    if reason is not None:
+        raise VepoError(f"{needed} and the Hub ({constants.ENDPOINT}) is not reachable ({reason}): "
                         + _OFFLINE_HINT.format(name=model))
     try:
-        return Path(download_model(model))
+        if model in available_legacy_metrics:  # pre-Hub releases come from comet's own server
+            return Path(download_model_legacy(model))
+        # Called directly rather than through comet.download_model, which turns every failure into
+        # "Model ... not supported by COMET" and hides the cause (not found, gated, network).
+        return Path(snapshot_download(repo_id=model)) / "checkpoints" / "model.ckpt"
     except Exception as exc:
         raise VepoError(f"could not download COMET model '{model}' ({_one_line(exc)}); gated models such as "
                         f"{DEFAULT_QE_MODEL} need their license accepted on the Hub and `hf auth login`; or "
@@ -130,9 +154,9 @@ def _check_encoder_available(ckpt: Path, model: str, offline: bool) -> None:
     if not offline or not encoder or Path(encoder).is_dir():
         return
     if not _cached(encoder, "config.json"):
-        raise VepoError(f"COMET model '{model}' builds its encoder from '{encoder}', whose config/tokenizer are not "
-                        f"in the Hugging Face cache and HF_HUB_OFFLINE is set: "
-                        + _OFFLINE_HINT.format(name=encoder))
+        raise VepoError(f"COMET model '{model}' builds its encoder from '{encoder}', which needs a download (its "
+                        f"config/tokenizer are not in the Hugging Face cache, and HF_HUB_OFFLINE is set or the Hub is "
+                        f"not reachable): " + _OFFLINE_HINT.format(name=encoder))
 
 
 def _to_device(batch: Any, device: Any) -> Any:
@@ -194,7 +218,8 @@ class CometScorer:
         apply_comet_patches()
         import comet
 
-        offline = _offline()
+        # Without a reachable Hub the encoder's files must come from the cache (no minute of retries per file).
+        offline = _offline() or _hub_unreachable_now()
         _check_encoder_available(ckpt, self.model_name, offline)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
