@@ -83,6 +83,11 @@ def _read(args: tuple) -> tuple[list[tuple[str, str]], CorpusReport]:
     return read_parallel(*positional, tsv_header=tsv_header, langs=langs)
 
 
+def read_corpus(data: DataConfig, lang: LangConfig) -> tuple[list[tuple[str, str]], CorpusReport]:
+    """The parallel corpus's pairs and report, read exactly as training reads them (header, columns, limits)."""
+    return _read(_corpus_args(data, lang))
+
+
 def _validated_corpus(data: DataConfig, lang: LangConfig) -> None:
     """Read the whole corpus, once per file version: a sweep checks every job's config before the first starts."""
     paths = [Path(p).expanduser() for p in (data.path, data.tgt_path) if p]
@@ -128,7 +133,7 @@ def load_training_data(data: DataConfig, lang: LangConfig, run_dir: Path, write:
         pairs = list(zip(sources, targets))[: data.max_pairs]
         report = {"source": f"{flores.name} dev {lang.src}-{lang.tgt}", "pairs": len(pairs)}
     else:
-        pairs, corpus_report = _read(_corpus_args(data, lang))
+        pairs, corpus_report = read_corpus(data, lang)
         if write:
             log.info("training data: %s", corpus_report.summary())
         flores = _configured_flores(data)

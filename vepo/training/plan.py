@@ -50,9 +50,9 @@ def _training_pairs(cfg: TrainConfig) -> tuple[int | str, list[str]]:
         sources = open_flores(flores_root(data.flores_dir)).read("dev", cfg.lang.src)
         n = len(sources) if data.max_pairs is None else min(len(sources), data.max_pairs)
         return n, sources[:256]
-    from vepo.data.parallel import read_parallel
+    from vepo.data.sources import read_corpus
 
-    pairs, _ = read_parallel(data.path, data.tgt_path, data.format, data.src_field, data.tgt_field, data.max_pairs)
+    pairs, _ = read_corpus(data, cfg.lang)
     return len(pairs), [s for s, _ in pairs[:256]]
 
 
