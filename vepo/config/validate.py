@@ -129,8 +129,9 @@ def describe_error(config_name: str, exc: BaseException, with_hydra: bool = Fals
     `base_overrides`, e.g. the chosen launcher)."""
     if isinstance(exc, MissingConfigException) and exc.options is not None:
         group, _, missing = (exc.missing_cfg_file or "?/?").rpartition("/")
-        return (f"config error: unknown option '{missing}' for group '{group}'; allowed: "
-                f"{', '.join(exc.options) or '(none)'}{_GROUP_HINTS.get(group, '')}{did_you_mean(missing, exc.options)}")
+        allowed = ", ".join(exc.options) or "(none)"
+        return (f"config error: unknown option '{missing}' for group '{group}'; allowed: {allowed}"
+                f"{_GROUP_HINTS.get(group, '')}{did_you_mean(missing, exc.options)}")
     cause = _root_cause(exc)
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
         key = getattr(cause, "full_key", None) or getattr(cause, "key", None) or "?"
