@@ -31,6 +31,7 @@ _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc"}
 _NO_JOB_FLAGS = _HELP_FLAGS | {"--cfg", "-c", "--info", "-i", "--experimental-rerun"}  # Hydra prints, runs nothing
 _MULTIRUN_FLAGS = {"-m", "--multirun"}
 _PLAIN_PATH = re.compile(r"^[\w./-]+$")  # safe to pass back to Hydra as an override value
+_NOW = re.compile(r"\$\{now:[^}]*\}")  # the only interpolation whose value is known before Hydra runs the job
 
 # A command's check of the directories its job writes, before Hydra creates or writes any: called with the typed
 # config and the run directory (the sweep directory with -m); raises VepoError to refuse, returns the directories the
@@ -101,7 +102,7 @@ def _claim_job_dirs(config_name: str, args: list[str], guard: DirGuard | None) -
     """Resolve the run directory Hydra will create (a `${now:...}` default is pinned, so the directory checked is the
     one written), run the command's guard on it, and note what the directories held before. Returns the arguments
     to run Hydra with and the directories to clean up after a failure; a directory that cannot be known before
-    Hydra runs (an interpolation of Hydra's own runtime values) is left unchecked."""
+    Hydra runs (one naming Hydra's runtime values, e.g. `${hydra.job.name}`) is left unchecked."""
     overrides = split_overrides(args)
     parsed = OverridesParser.create().parse_overrides(overrides)
     plain = [text for text, ov in zip(overrides, parsed) if not ov.is_sweep_override()]
@@ -114,8 +115,8 @@ def _claim_job_dirs(config_name: str, args: list[str], guard: DirGuard | None) -
     except OmegaConfBaseException:
         return args, []
     if "${" in raw:
-        if multirun or not _PLAIN_PATH.match(str(where)):
-            return args, []  # a fresh sweep directory per launch; or a path Hydra's grammar would need quoted
+        if multirun or "${" in _NOW.sub("", raw) or not _PLAIN_PATH.match(str(where)):
+            return args, []  # a fresh sweep directory per launch; Hydra's runtime values; a path needing quotes
         args = [a for a in args if not a.startswith(f"{key}=")] + [f"{key}={where}"]
     with read_write(cfg), open_dict(cfg):
         del cfg["hydra"]

@@ -17,12 +17,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vepo.config.runinfo import config_differences, describe_differences, run_kind
+from vepo.config.runinfo import EVAL_CONFIG, config_differences, describe_differences, run_kind
 from vepo.config.schema import EvalConfig, TrainConfig
 from vepo.errors import VepoError
 from vepo.utils.run_dir import refuse_if_locked
-
-EVAL_CONFIG = "eval_config.yaml"  # the resolved config `vepo eval` keeps beside its results
 
 # What a resumed run may change: how far RL goes, how often it saves, what it evaluates at the end, where and how fast
 # it runs, and how it logs. Every other key changes the trained weights or the text the stage evaluations generate and

@@ -18,9 +18,13 @@ def _read_yaml(path: Path) -> Any:
         raise VepoError(f"{path}: not readable YAML ({first})") from None
 
 
+EVAL_CONFIG = "eval_config.yaml"  # the resolved config `vepo eval` keeps beside its results
+
+
 def resolved_config(run_dir: Path) -> dict:
-    """`config.yaml` (vepo train writes the resolved config there), else Hydra's `.hydra/config.yaml`; {} if none."""
-    for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
+    """`config.yaml` (vepo train writes the resolved config there), `eval_config.yaml` (vepo eval keeps it beside its
+    results, also with output_dir=...), else Hydra's `.hydra/config.yaml`; {} if none."""
+    for path in (run_dir / "config.yaml", run_dir / EVAL_CONFIG, run_dir / ".hydra" / "config.yaml"):
         if path.is_file():
             data = _read_yaml(path)
             return data if isinstance(data, dict) else {}
@@ -59,7 +63,7 @@ def select(config: dict, dotted: str) -> Any:
 
 # What each command leaves at the top of its directory: a train run's own files, and an evaluation's results.
 TRAIN_MARKERS = ("config.yaml", "metrics.jsonl", "sft_metrics.jsonl", "checkpoint", "trainer", "models")
-EVAL_MARKERS = ("results", "summary.json", "hyps", "cache/segments.jsonl", "eval_config.yaml")
+EVAL_MARKERS = ("results", "summary.json", "hyps", "cache/segments.jsonl", EVAL_CONFIG)
 
 
 def run_kind(run_dir: Path) -> str | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from vepo.config.run_dir_rules import EVAL_CONFIG, check_eval_dir, eval_out_dir
+from vepo.config.run_dir_rules import check_eval_dir, eval_out_dir
+from vepo.config.runinfo import EVAL_CONFIG
 from vepo.config.schema import EvalConfig, EvalSettings
 from vepo.data.sources import eval_flores
 from vepo.errors import VepoError

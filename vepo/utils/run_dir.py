@@ -52,8 +52,8 @@ def refuse_if_locked(directory: Path) -> None:
         return
     try:
         fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
+    except OSError:
+        return  # gone, or not ours to read: the lock itself is taken (or refused) when the job starts
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -74,10 +74,14 @@ class RunDirLock:
         if self.directory in _held:
             _held[self.directory] += 1
             return self
-        self.directory.mkdir(parents=True, exist_ok=True)
         lock_path = self.directory / LOCK_FILE
         for _ in range(10):  # bounded: the file is only swapped under us while another holder lets go
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise VepoError(f"cannot write the run directory {self.directory}: {exc.strerror}; choose another "
+                                f"directory") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
