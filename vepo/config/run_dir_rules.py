@@ -79,9 +79,10 @@ def check_train_dir(cfg: TrainConfig, run_dir: Path, key: str = "hydra.run.dir")
     saved = _saved(config_file, TrainConfig) if config_file.is_file() else {}
     differences = config_differences(saved, _as_dict(cfg), TRAIN_RESUME_MAY_CHANGE) if saved else []
     if differences:
+        replay = f" (resume={run_dir} replays the run's own overrides)" if cfg.resume == "auto" else ""
         raise VepoError(f"resume={cfg.resume}: {describe_differences(differences)} differ from {config_file}; a "
                         f"resume continues the same run (only train.rl_steps and checkpoint, logging, hardware and "
-                        f"evaluation-speed settings may change): start a new run in another {key} instead")
+                        f"evaluation-speed settings may change): start a new run in another {key} instead{replay}")
 
 
 def check_train_sweep(cfg: TrainConfig, sweep_dir: Path) -> None:
