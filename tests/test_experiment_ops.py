@@ -157,7 +157,7 @@ def test_submitit_slurm_launcher_composes_with_typical_overrides():
 
 @pytest.mark.parametrize("args, expected", [
     (["-m", "seed=1,2", "hydra/launcher=submitit_slurm", "hydra.launcher.partiton=gpu"],
-     "unknown key 'hydra.launcher.partiton'; allowed keys here:"),
+     "unknown key 'hydra.launcher.partiton' (did you mean 'hydra.launcher.partition'?); allowed keys here:"),
     (["hydra/launcher=slurm"], "unknown option 'slurm' for group 'hydra/launcher'; allowed: basic, joblib"),
     (["-m", "logger=wandb", "logger.mode=offline,onlin"], "logger.mode='onlin' is not one of"),
 ])
