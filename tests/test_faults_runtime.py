@@ -151,7 +151,7 @@ def test_the_console_shows_a_bar_with_the_watched_numbers_and_a_table_every_n_st
     assert "reward" in table and "0.700" in table and "+0.400" in table  # mean of steps 3–4 and Δ since 1–2
 
 
-# --- W&B without a reachable server ------------------------------------------------------------------------------------
+# --- W&B without a reachable server -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("server", ["silent", "refused"])
 def test_wandb_falls_back_to_offline_when_the_server_hangs_or_refuses(server, silent_server, tmp_path, monkeypatch,
@@ -180,7 +180,7 @@ def test_wandb_falls_back_to_offline_when_the_server_hangs_or_refuses(server, si
     assert len(list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
-# --- Hub ids and damaged checkpoints -----------------------------------------------------------------------------------
+# --- Hub ids and damaged checkpoints ----------------------------------------------------------------------------------
 
 @pytest.fixture
 def hub_env(tmp_path, monkeypatch):
@@ -279,7 +279,7 @@ def test_comet_offline_says_a_download_is_needed(hub_env):
     assert "`hf download vepo-test/no-such-comet`" in msg and "not supported" not in msg and "\n" not in msg
 
 
-# --- vepo eval: empty hypotheses -----------------------------------------------------------------------------------------
+# --- vepo eval: empty hypotheses --------------------------------------------------------------------------------------
 
 def test_eval_warns_once_when_a_directions_hypotheses_are_empty(flores_dir, tmp_path, caplog):
     from vepo.config.schema import EvalSettings, ModelConfig, PromptConfig

@@ -34,7 +34,7 @@ def unreachable_reason(url: str, timeout: float) -> str | None:
 
     def probe() -> None:
         try:
-            urllib.request.urlopen(url, timeout=timeout).close()
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
             outcome.append(None)
         except urllib.error.HTTPError:  # an HTTP error status is an answer
             outcome.append(None)

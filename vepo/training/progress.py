@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -123,7 +124,9 @@ class ConsoleProgressCallback(StepRecordCallback):
                                       MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                                       TimeRemainingColumn(), console=self.console)
         self.task = self.progress.add_task(self.stage.upper(), total=state.max_steps, completed=state.global_step)
+        streams = {id(sys.stdout): "stdout", id(sys.stderr): "stderr"}
         self.progress.start()
+        self._route_logging(streams)
 
     def on_step_end(self, args, state, control, **kwargs):
         super().on_step_end(args, state, control, **kwargs)
@@ -133,8 +136,20 @@ class ConsoleProgressCallback(StepRecordCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self.close()
 
+    def _route_logging(self, streams: dict[int, str]) -> None:
+        """On a terminal the live display redirects sys.stdout/stderr so prints land above the bar; log handlers
+        (Hydra's console handler) still hold the original streams, so they follow the redirect while it lasts."""
+        self._rerouted = []
+        for handler in logging.getLogger().handlers:
+            name = streams.get(id(getattr(handler, "stream", None)))
+            if type(handler) is logging.StreamHandler and name and getattr(sys, name) is not handler.stream:
+                self._rerouted.append((handler, handler.setStream(getattr(sys, name))))
+
     def close(self) -> None:
         """Stop the live display (also when training raised: the terminal gets its cursor back)."""
+        for handler, stream in getattr(self, "_rerouted", []):
+            handler.setStream(stream)
+        self._rerouted = []
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -153,12 +168,13 @@ class ConsoleProgressCallback(StepRecordCallback):
             self.progress.stats = "  ".join(f"{c.label} {fmt(self.latest[c.label], c.fmt)}" for c in shown)
         step = record["step"]
         if self.table_every and (step % self.table_every == 0 or step == self.max_steps):
+            self.console.print()
             self.console.print(self.table(step))
             self.window_start = step + 1
 
     def table(self, step: int) -> Table:
         table = Table(title=f"{self.stage.upper()} · steps {self.window_start}–{step} of {self.max_steps}",
-                      box=box.SIMPLE, title_justify="left", pad_edge=False)
+                      box=box.SIMPLE, show_edge=False, title_justify="left", pad_edge=False)
         for name in ("", "mean", "Δ prev", "last"):
             table.add_column(name, justify="left" if not name else "right")
         means = {label: _mean(values) for label, values in self.window.items()}
@@ -168,7 +184,7 @@ class ConsoleProgressCallback(StepRecordCallback):
                 continue
             before = self.previous.get(c.label)
             delta = "" if before is None or not math.isfinite(mean) or not math.isfinite(before) else \
-                ("+" if mean >= before else "−") + fmt(abs(mean - before), c.fmt)
+                ("+" if mean >= before else "-") + fmt(abs(mean - before), c.fmt)
             table.add_row(c.label, fmt(mean, c.fmt), delta, fmt(self.latest.get(c.label), c.fmt))
         self.previous, self.window = means, {}
         return table
