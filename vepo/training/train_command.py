@@ -29,6 +29,7 @@ from vepo.rewards.mixer import build_reward_mix
 from vepo.training.checkpointing import carry_added_tokens, finish_stage, latest_checkpoint, stage_done, staging_dir
 from vepo.training.launch import in_worker, launch, needs_launch
 from vepo.training.objective_setup import build_objective
+from vepo.training.progress import quiet_library_output
 from vepo.training.rl import run_rl
 from vepo.training.sft import run_sft
 from vepo.training.wandb_logger import WandbSession
@@ -42,6 +43,7 @@ console = Console()
 
 def _setup(cfg: TrainConfig) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_library_output()  # the stages' own progress display is what a person watches
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     set_seed(cfg.seed)
