@@ -302,3 +302,30 @@ def test_eval_warns_once_when_a_directions_hypotheses_are_empty(flores_dir, tmp_
     (warning,) = [r.getMessage() for r in caplog.records if "empty" in r.getMessage()]
     assert warning.startswith(f"{FLORES_LINES} of {FLORES_LINES} hypotheses are empty in 1 of 2 direction(s) "
                               f"(eng_Latn-bod_Tibt {FLORES_LINES}/{FLORES_LINES})")
+
+
+def test_stage_evaluation_inside_train_warns_when_the_model_stops_translating(flores_dir, tiny_policy, caplog,
+                                                                             monkeypatch):
+    """The after-SFT / after-RL evaluation of `vepo train` says so when a stage's model answers with nothing (a
+    broken checkpoint, a prompt the model ends at once): its chrF++ alone would only read 0."""
+    from vepo.config.schema import TrainConfig
+    from vepo.data.flores import open_flores
+    from vepo.data.prompts import PromptBuilder
+    from vepo.evaluation import stage_eval
+
+    class SilentEngine:  # a policy that emits EOS at once: every hypothesis empty
+        name = "hf"
+
+        def generate(self, prompts):
+            return ["" for _ in prompts]
+
+    monkeypatch.setattr(stage_eval, "build_engine", lambda *a, **k: (SilentEngine(), None))
+    cfg = TrainConfig()
+    cfg.lang.src, cfg.lang.tgt, cfg.eval.spbleu = "eng_Latn", "bod_Tibt", False
+    model_dir, _ = tiny_policy
+    with caplog.at_level(logging.WARNING, logger="vepo"):
+        record = stage_eval.evaluate_stage(model_dir, open_flores(flores_dir), cfg, PromptBuilder(cfg.prompt),
+                                           ("English", "Tibetan"), {"stage": "rl"})
+    assert record["hypotheses"] and not any(record["hypotheses"])
+    (warning,) = [r.getMessage() for r in caplog.records if "empty" in r.getMessage()]
+    assert warning.startswith("rl evaluation: ") and "eng_Latn-bod_Tibt" in warning

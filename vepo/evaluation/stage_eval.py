@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from vepo.config.schema import TrainConfig
@@ -11,6 +12,9 @@ from vepo.evaluation.eval_command import generation_settings
 from vepo.evaluation.runner import EvalContext, build_engine, build_record, build_scorer, read_directions, \
     run_translation_suite
 from vepo.evaluation.suites import Direction, expand_suite, suite_from_spec
+from vepo.evaluation.summary import empty_hypotheses_warning
+
+log = logging.getLogger("vepo.evaluation")
 
 
 def evaluate_stage(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, builder: PromptBuilder,
@@ -20,8 +24,12 @@ def evaluate_stage(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, bui
     engine, _ = build_engine(str(model_dir), cfg.model, cfg.eval, cfg.hardware.device, cfg.seed)
     hyps = engine.generate([builder.prompt(s, *names) for s in item.sources])
     scorer = build_scorer(cfg.eval, cfg.hardware.device)
-    return build_record(item, hyps, scorer, flores, cfg.eval.split, str(model_dir), engine.name,
-                        extra | {"prompt": builder.kind, "generation": generation_settings(cfg.eval)})
+    record = build_record(item, hyps, scorer, flores, cfg.eval.split, str(model_dir), engine.name,
+                          extra | {"prompt": builder.kind, "generation": generation_settings(cfg.eval)})
+    empty = empty_hypotheses_warning([record])  # a stage that stopped translating scores ~0 without an error
+    if empty:
+        log.warning(f"{extra.get('stage', 'stage')} evaluation: {empty}")
+    return record
 
 
 def evaluate_suite_after_training(model_dir: Path, flores: FloresDataset, cfg: TrainConfig, out_dir: Path,
