@@ -335,3 +335,35 @@ def test_cli_eval_empty_split_creates_no_run_directory(checkpoint, flores_copy, 
     proc = run_vepo("eval", f"model={checkpoint}", "suite=custom", "suite.directions=[eng_Latn-bod_Tibt]",
                     f"data.flores_dir={flores_copy}", f"hydra.run.dir={run_dir}")
     _assert_refused_without_a_run_dir(proc, run_dir, "bod_Tibt.devtest: no sentences (an empty file)")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("rollout=vllm_colocate", "rollout=vllm_colocate needs the vllm package"),
+    ("rollout=vllm_server", "rollout=vllm_server needs the vllm package"),
+])
+def test_train_vllm_rollout_without_vllm_is_one_line(override, message, monkeypatch):
+    """The base environment has no vllm: a vLLM rollout is refused before SFT, not when the RL trainer is built."""
+    import importlib.util
+
+    from vepo.config.validate import validate_overrides
+    from vepo.errors import VepoError
+    from vepo.training.checks import check_train_config
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    with pytest.raises(VepoError) as err:
+        validate_overrides("train", [override], check_train_config)
+    assert message in str(err.value) and "rollout=hf" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_train_colocated_vllm_on_cpu_is_one_line(monkeypatch):
+    import importlib.util
+
+    from vepo.errors import VepoError
+    from vepo.training import checks
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real(n, *a))
+    with pytest.raises(VepoError, match="generates on the training GPU, but hardware.device=cpu"):
+        checks._check_rollout("vllm_colocate", "cpu")
+    checks._check_rollout("vllm_server", "cpu")  # a vLLM server runs elsewhere; the trainer may be anywhere

@@ -40,6 +40,7 @@ def check_train_config(cfg: DictConfig) -> None:
     if jobs_run_here():  # a cluster launcher's jobs find their GPUs on the cluster
         check_gpus_present(cfg)
     rollout_args(cfg)
+    _check_rollout(cfg.rollout.name, cfg.hardware.device)
 
     evaluates = cfg.train.evaluate_after_sft or cfg.train.evaluate_at_end
     data, lang = OmegaConf.to_object(cfg.data), OmegaConf.to_object(cfg.lang)
@@ -81,6 +82,21 @@ def _check_eval_suite(spec: str, data, split: str) -> None:
     root = flores_root(data.flores_dir)
     if root is not None:
         open_flores(root).check_directions(split, [(d.src, d.tgt) for d in directions])
+
+
+def _check_rollout(name: str, device: str) -> None:
+    """vLLM rollouts need the vllm package, and colocated vLLM shares the training GPU: refuse before SFT runs
+    rather than fail when the RL stage builds its trainer."""
+    if name == "hf":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise VepoError(f"config error: rollout={name} needs the vllm package, which this environment lacks; "
+                        "install it (pip install vllm) or use rollout=hf")
+    if name == "vllm_colocate" and device == "cpu":
+        raise VepoError("config error: rollout=vllm_colocate generates on the training GPU, but hardware.device=cpu; "
+                        "use hardware=gpu or rollout=hf")
 
 
 _LOGGERS = ("none", "wandb")
