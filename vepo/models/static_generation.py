@@ -95,7 +95,7 @@ class StaticCacheGenerator:
             try:
                 self._decode = torch.compile(self._decode_step, dynamic=False, fullgraph=False)
             except Exception as exc:  # e.g. an unsupported Python for dynamo
-                raise VepoError(f"StaticCacheGenerator(compile=True): torch.compile is unavailable here: {exc}") from exc
+                raise VepoError(f"StaticCacheGenerator(compile=True): torch.compile is unavailable: {exc}") from exc
 
     # -- cache --------------------------------------------------------------------------------------------------
     def _allocate(self, batch: int) -> None:
@@ -154,7 +154,10 @@ class StaticCacheGenerator:
             eos_token_id = gen_cfg.eos_token_id
         if pad_token_id is None:
             pad_token_id = getattr(gen_cfg, "pad_token_id", None)
-        eos_ids = [] if eos_token_id is None else ([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id))
+        if eos_token_id is None:
+            eos_ids = []
+        else:
+            eos_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
         if pad_token_id is None:
             pad_token_id = eos_ids[0] if eos_ids else 0
         dev = self.device
