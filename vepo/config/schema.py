@@ -222,7 +222,7 @@ class EvalSettings:
     max_new_tokens: int = ranged(64, ge=1)
     # evaluate only the first N segments per direction (quick checks)
     max_segments: Optional[int] = ranged(None, ge=1, note="null: every segment")
-    engine: str = "hf"  # hf | vllm (when installed)
+    engine: str = "hf"  # hf | static (vepo's static-cache generator) | vllm (when installed)
     do_sample: bool = False  # greedy by default
     temperature: float = ranged(1.0, gt=0, note="used with eval.do_sample=true; greedy is do_sample=false")
     top_p: float = ranged(1.0, gt=0, le=1)

@@ -1,4 +1,5 @@
-"""Generation engines: Hugging Face transformers (always) and vLLM (when installed), with the same interface.
+"""Generation engines: Hugging Face transformers (always), vepo's static-cache generator (`static`, the first piece of
+the fast path: vepo/models/static_generation.py) and vLLM (when installed), with the same interface.
 
 `generate(prompts, on_batch)` returns one cleaned hypothesis per prompt, in prompt order; `on_batch(indices,
 hypotheses, new_tokens)` is called as batches finish (progress, and the partial cache that makes runs resumable).
@@ -16,7 +17,7 @@ from vepo.config.schema import EvalSettings
 from vepo.data.prompts import clean_hypothesis
 from vepo.errors import VepoError
 
-ENGINES = ("hf", "vllm")
+ENGINES = ("hf", "static", "vllm")
 BatchCallback = Callable[[list[int], list[str], int], None]
 
 
@@ -70,9 +71,7 @@ class HFEngine:
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
-            out = self.model.generate(**batch, max_new_tokens=self.settings.max_new_tokens, pad_token_id=pad,
-                                      eos_token_id=self.eos_ids, **self._sampling())
-            new = out[:, batch["input_ids"].shape[1]:]
+            new = self._new_tokens(batch, max(len(e) for e in encoded))
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             hyps = [clean_hypothesis(t) for t in texts]
             for i, h in zip(idx, hyps):
@@ -80,6 +79,38 @@ class HFEngine:
             if on_batch is not None:
                 on_batch(idx, hyps, int((new != pad).sum()) if pad is not None else new.numel())
         return outputs
+
+
+    def _new_tokens(self, batch, longest_prompt: int) -> torch.Tensor:
+        """The generated ids (B, T) of one left-padded batch, padded with pad_token_id after EOS."""
+        out = self.model.generate(**batch, max_new_tokens=self.settings.max_new_tokens,
+                                  pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_ids,
+                                  **self._sampling())
+        return out[:, batch["input_ids"].shape[1]:]
+
+
+class StaticCacheEngine(HFEngine):
+    """The same batches as `hf`, decoded by vepo's static-cache generator: one pre-allocated KV cache sized for the
+    longest prompt of the call, sampling without a logits-processor stack. Greedy outputs equal `hf`'s."""
+
+    name = "static"
+
+    def __init__(self, model, tokenizer, settings: EvalSettings) -> None:
+        super().__init__(model, tokenizer, settings)
+        self._generator = None
+
+    def _new_tokens(self, batch, longest_prompt: int) -> torch.Tensor:
+        from vepo.models.static_generation import StaticCacheGenerator
+
+        g = self._generator
+        if g is None or g.max_prompt_len < longest_prompt:
+            g = self._generator = StaticCacheGenerator(self.model, self.settings.batch_size, longest_prompt,
+                                                       self.settings.max_new_tokens)
+        s = self.settings
+        out = g.generate(batch["input_ids"], batch["attention_mask"], do_sample=s.do_sample,
+                         temperature=s.temperature, top_p=s.top_p if s.do_sample else None,
+                         eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id)
+        return out.completion_ids
 
 
 class VLLMEngine:

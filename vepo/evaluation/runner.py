@@ -16,7 +16,7 @@ from vepo.config.schema import EvalSettings, ModelConfig, PromptConfig
 from vepo.data.flores import FloresDataset
 from vepo.data.prompts import PromptBuilder, language_names
 from vepo.errors import VepoError
-from vepo.evaluation.engines import GenerationEngine, HFEngine, VLLMEngine, check_engine
+from vepo.evaluation.engines import GenerationEngine, HFEngine, StaticCacheEngine, VLLMEngine, check_engine
 from vepo.evaluation.metrics import Scorer
 from vepo.evaluation.store import ResultStore
 from vepo.evaluation.suites import Direction
@@ -146,6 +146,8 @@ def build_engine(model_path: str, model_cfg: ModelConfig, settings: EvalSettings
     if settings.engine == "vllm":
         return VLLMEngine(model_path, settings, model_cfg.dtype, model_cfg.trust_remote_code, seed), tokenizer
     model = load_model(model_path, model_cfg.dtype, device, model_cfg.trust_remote_code)
+    if settings.engine == "static":
+        return StaticCacheEngine(model, tokenizer, settings), tokenizer
     return HFEngine(model, tokenizer, settings), tokenizer
 
 
