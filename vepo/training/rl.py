@@ -24,7 +24,6 @@ from vepo.training.checkpointing import (
     truncate_metrics,
 )
 from vepo.training.objective_setup import rarity_table
-from vepo.training.progress import quiet_library_output
 from vepo.training.stage_watch import train_watched
 from vepo.training.trainer import VepoGRPOTrainer
 from vepo.training.trainer_args import common_trainer_args, peft_config, rollout_args
@@ -83,7 +82,6 @@ def run_rl(model_path: Path, tokenizer, dataset: Dataset, reward_mix: RewardMix,
            extra_callbacks: Sequence = ()) -> Path:
     """GRPO-style training from the checkpoint at `model_path` (TRL builds the reference model from the same path),
     continuing from the trainer checkpoint `resume_from` when given."""
-    quiet_library_output()  # before the trainer loads the policy and reference models
     args = grpo_config(cfg, objective.needs(), run_dir)
     extra_funcs, extra_weights = algorithm_rewards(cfg)
     reward_funcs = [MixedRewardFunction(reward_mix, total_steps=cfg.train.rl_steps), *extra_funcs]

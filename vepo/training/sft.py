@@ -18,7 +18,6 @@ from vepo.training.checkpointing import (
     save_stage,
     truncate_metrics,
 )
-from vepo.training.progress import quiet_library_output
 from vepo.training.stage_watch import train_watched
 from vepo.training.trainer_args import common_trainer_args, peft_config
 
@@ -27,7 +26,6 @@ def run_sft(model, tokenizer, dataset: Dataset, cfg: TrainConfig, run_dir: Path,
             steps: int, lr: float, resume_from: Path | None = None, extra_callbacks: Sequence = ()) -> Path:
     """Train for `steps` optimiser steps at peak learning rate `lr` (continuing from the checkpoint `resume_from`);
     save model + tokenizer to `out_dir`, marked complete."""
-    quiet_library_output()  # before SFTTrainer prepares the dataset
     t = cfg.train
     args = SFTConfig(
         **common_trainer_args(cfg, run_dir, "sft"),

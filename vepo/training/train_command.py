@@ -43,7 +43,7 @@ console = Console()
 
 def _setup(cfg: TrainConfig) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    quiet_library_output()  # the stages' own progress display is what a person watches
+    quiet_library_output()  # once, before any model load or dataset preparation: the stages' display is what counts
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     set_seed(cfg.seed)
