@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
 
 from vepo.errors import VepoError
+from vepo.utils.network import unreachable_reason
 
 log = logging.getLogger("vepo")
 
@@ -22,33 +22,6 @@ _CONFIGS = ("config.json", "adapter_config.json")
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
             "adapter_model.safetensors", "adapter_model.bin")
 _PROBE_SECONDS = 10.0
-
-
-def unreachable_reason(url: str, timeout: float) -> str | None:
-    """None when the server at `url` answers HTTP (any status) within about `timeout` seconds, else why not. The
-    request runs in a daemon thread, so a stuck DNS lookup cannot hold the caller either."""
-    import urllib.error
-    import urllib.request
-
-    outcome: list[str | None] = []
-
-    def probe() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
-            outcome.append(None)
-        except urllib.error.HTTPError:  # an HTTP error status is an answer
-            outcome.append(None)
-        except Exception as exc:  # noqa: BLE001 - refused, DNS, TLS, timeout: all mean "not reachable"
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                outcome.append(f"no answer within {timeout:g} s")
-            else:
-                outcome.append(f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__)
-
-    thread = threading.Thread(target=probe, name="vepo-reachability-probe", daemon=True)
-    thread.start()
-    thread.join(timeout + 1.0)
-    return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
 _REACHABLE: set[str] = set()  # endpoints that answered once in this process: not probed again
@@ -69,19 +42,21 @@ def hub_unreachable(endpoint: str | None = None) -> str | None:
     return reason
 
 
-def cached_snapshot(repo_id: str) -> tuple[Path | None, list[str]]:
-    """The cached snapshot directory of `repo_id` (None when nothing is cached) and what it lacks for loading."""
+def cached_file(repo_id: str, filename: str) -> str | None:
+    """The local path of `filename` of the Hub repo `repo_id` when it is in the Hugging Face cache, else None."""
     from huggingface_hub import try_to_load_from_cache
 
-    def cached(name: str) -> str | None:
-        try:
-            hit = try_to_load_from_cache(repo_id, name)
-        except ValueError:  # a malformed id (HFValidationError) is not cached
-            return None
-        return hit if isinstance(hit, str) else None
+    try:
+        hit = try_to_load_from_cache(repo_id, filename)
+    except ValueError:  # a malformed id (HFValidationError) is not cached
+        return None
+    return hit if isinstance(hit, str) else None
 
-    configs = [hit for hit in map(cached, _CONFIGS) if hit]
-    weights = [hit for hit in map(cached, _WEIGHTS) if hit]
+
+def cached_snapshot(repo_id: str) -> tuple[Path | None, list[str]]:
+    """The cached snapshot directory of `repo_id` (None when nothing is cached) and what it lacks for loading."""
+    configs = [hit for hit in (cached_file(repo_id, name) for name in _CONFIGS) if hit]
+    weights = [hit for hit in (cached_file(repo_id, name) for name in _WEIGHTS) if hit]
     snapshot = Path((configs or weights or [None])[0]).parent if (configs or weights) else None
     missing = ([] if configs else ["config.json"]) + ([] if weights else ["the weights (model.safetensors)"])
     return snapshot, missing

@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 import yaml
 
 from vepo.config.schema import LoggerConfig, TrainConfig
-from vepo.models.hub import unreachable_reason
 from vepo.training.callbacks import StepRecordCallback
+from vepo.utils.network import unreachable_reason
 
 log = logging.getLogger("vepo")
 

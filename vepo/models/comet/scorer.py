@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vepo.errors import VepoError
+from vepo.models.hub import cached_file, hub_unreachable
 
 log = logging.getLogger("vepo.models.comet")
 
@@ -58,24 +59,12 @@ def _offline() -> bool:
 
 
 def _hub_unreachable_now() -> bool:
-    from vepo.models.hub import hub_unreachable
-
     return hub_unreachable() is not None
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return (text[:300] + "...") if len(text) > 300 else (text or type(exc).__name__)
-
-
-def _cached(repo_id: str, filename: str) -> str | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        hit = try_to_load_from_cache(repo_id, filename)
-    except ValueError:  # HFValidationError: malformed repo id, so not a cached model
-        return None
-    return hit if isinstance(hit, str) else None
 
 
 def _looks_like_path(model: str) -> bool:
@@ -99,7 +88,7 @@ def resolve_comet_checkpoint(model: str) -> Path:
     apply_comet_patches()
     from comet import download_model
 
-    if _cached(model, "checkpoints/model.ckpt"):
+    if cached_file(model, "checkpoints/model.ckpt"):
         try:
             return Path(download_model(model, local_files_only=True))
         except Exception as exc:
@@ -116,8 +105,6 @@ def _download(model: str) -> Path:
     """A COMET model that is in no cache: download it, or say in one line that a download is needed and how."""
     from comet.models.download_utils import available_legacy_metrics, download_model_legacy
     from huggingface_hub import constants, snapshot_download
-
-    from vepo.models.hub import hub_unreachable
 
     needed = f"COMET model '{model}' needs a download (it is not in the Hugging Face cache)"
     if _offline():
@@ -153,7 +140,7 @@ def _check_encoder_available(ckpt: Path, model: str, offline: bool) -> None:
     encoder = str(hparams.get("pretrained_model") or "")
     if not offline or not encoder or Path(encoder).is_dir():
         return
-    if not _cached(encoder, "config.json"):
+    if not cached_file(encoder, "config.json"):
         raise VepoError(f"COMET model '{model}' builds its encoder from '{encoder}', which needs a download (its "
                         f"config/tokenizer are not in the Hugging Face cache, and HF_HUB_OFFLINE is set or the Hub is "
                         f"not reachable): " + _OFFLINE_HINT.format(name=encoder))
