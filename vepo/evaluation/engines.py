@@ -66,12 +66,13 @@ class HFEngine:
             order.sort(key=lambda i: -len(encoded[i]))
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id
+        longest = max(len(e) for e in encoded)  # the static engine sizes its cache once for the whole call
         outputs = [""] * len(prompts)
         bs = self.settings.batch_size
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
-            new = self._new_tokens(batch, max(len(e) for e in encoded))
+            new = self._new_tokens(batch, longest)
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             hyps = [clean_hypothesis(t) for t in texts]
             for i, h in zip(idx, hyps):
@@ -79,7 +80,6 @@ class HFEngine:
             if on_batch is not None:
                 on_batch(idx, hyps, int((new != pad).sum()) if pad is not None else new.numel())
         return outputs
-
 
     def _new_tokens(self, batch, longest_prompt: int) -> torch.Tensor:
         """The generated ids (B, T) of one left-padded batch, padded with pad_token_id after EOS."""
