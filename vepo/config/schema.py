@@ -173,10 +173,17 @@ class HardwareConfig:
 
 @dataclass
 class RolloutConfig:
-    """How RL completions are generated: hf (model.generate in the trainer), vllm_colocate (vLLM inside the training
-    processes) or vllm_server (a `trl vllm-serve` server)."""
+    """How RL completions are generated: hf (model.generate in the trainer), static (vepo's static-cache generator,
+    vepo/training/static_rollout.py), vllm_colocate (vLLM inside the training processes) or vllm_server (a
+    `trl vllm-serve` server)."""
 
     name: str = "hf"
+    # static: rows per generation call, sorted by prompt length (0: every row of the rollout in one call)
+    batch_size: int = ranged(0, ge=0, note="0 generates the whole rollout in one call")
+    compile: bool = False  # static: torch.compile the decode step (CUDA graphs on GPU)
+    # static: the rollout's own log-probs are the behaviour policy's (no extra forward pass) when the rollout ran at
+    # training's precision; false always recomputes them, as TRL does
+    reuse_logprobs: bool = True
     vllm_gpu_memory_utilization: float = ranged(0.3, gt=0, le=1)  # colocate: the share of GPU memory vLLM may take
     server_host: str = "127.0.0.1"
     server_port: int = ranged(8000, ge=1, le=65535)

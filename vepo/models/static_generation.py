@@ -15,7 +15,11 @@ Finished rows (EOS sampled) stop contributing: their later tokens are `pad_token
 log-prob 0. The loop stops once every row has finished or `max_new_tokens` tokens were generated. The EOS token itself
 is part of the completion (mask 1), as in TRL.
 
-Not yet wired into training or evaluation (issue 15).
+Used by RL rollouts (`rollout=static`, vepo/training/static_rollout.py) and by `vepo eval` (`eval.engine=static`).
+
+Compilation (`compile=True`) compiles the one-token decode step once per batch size; on CUDA with CUDA graphs
+(`mode="reduce-overhead"`). The compiled step reads the model's parameters as graph inputs at their fixed storage, so
+it stays valid while an optimiser updates the weights in place between rollouts (tests/test_static_rollout.py).
 """
 
 from __future__ import annotations
@@ -72,7 +76,8 @@ def sample_next(logits: torch.Tensor, *, temperature: float, top_k: int | None, 
 
 class StaticCacheGenerator:
     """Generation with a pre-allocated static KV cache for up to `max_batch` prompts of up to `max_prompt_len` tokens
-    and `max_new_tokens` new tokens. The cache is allocated once per batch size and reused (zeroed) between calls."""
+    and `max_new_tokens` new tokens. One cache is allocated per batch size seen (a length-bucketed rollout has at most
+    two: its full chunks and the remainder) and reused (zeroed) between calls."""
 
     def __init__(self, model, max_batch: int, max_prompt_len: int, max_new_tokens: int,
                  dtype: torch.dtype | None = None, compile: bool = False):
@@ -85,34 +90,34 @@ class StaticCacheGenerator:
         self.max_cache_len = max_prompt_len + max_new_tokens
         self.dtype = dtype or next(model.parameters()).dtype
         self.device = next(model.parameters()).device
-        self._cache: StaticCache | None = None
-        self._cache_batch = 0
-        self._allocate(max_batch)
+        self._caches: dict[int, StaticCache] = {}
         self._decode = self._decode_step
+        self.compiled = compile
         if compile:
-            if not hasattr(torch, "compile"):
-                raise VepoError("StaticCacheGenerator(compile=True) needs torch.compile (torch >= 2.0)")
+            # CUDA graphs on GPU: a decode step is one graph replay instead of hundreds of kernel launches.
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
             try:
-                self._decode = torch.compile(self._decode_step, dynamic=False, fullgraph=False)
+                self._decode = torch.compile(self._decode_step, dynamic=False, fullgraph=False, mode=mode)
             except Exception as exc:  # e.g. an unsupported Python for dynamo
                 raise VepoError(f"StaticCacheGenerator(compile=True): torch.compile is unavailable: {exc}") from exc
 
     # -- cache --------------------------------------------------------------------------------------------------
-    def _allocate(self, batch: int) -> None:
+    def _allocate(self, batch: int) -> StaticCache:
         cfg = self.model.config.get_text_config(decoder=True)
         cache = StaticCache(config=self.model.config, max_cache_len=self.max_cache_len)
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         num_kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         if hasattr(cache, "early_initialization"):
             cache.early_initialization(batch, num_kv, head_dim, self.dtype, self.device)
-        self._cache, self._cache_batch = cache, batch
+        return cache
 
     def _cache_for(self, batch: int) -> StaticCache:
-        if batch != self._cache_batch:
-            self._allocate(batch)
+        cache = self._caches.get(batch)
+        if cache is None:
+            cache = self._caches[batch] = self._allocate(batch)
         else:
-            self._cache.reset()
-        return self._cache
+            cache.reset()
+        return cache
 
     # -- forward steps ------------------------------------------------------------------------------------------
     def _decode_step(self, tokens, attention_mask, position_ids, cache_position, cache):
@@ -195,6 +200,8 @@ class StaticCacheGenerator:
                 break
             full_mask[:, prompt_len + step] = 1
             cache_position = torch.tensor([prompt_len + step], device=dev)
+            if self.compiled and dev.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()  # the previous step's logits are consumed
             logits = self._decode(out_ids[:, step:step + 1], full_mask, next_pos, cache_position, cache)
             next_pos = next_pos + 1
         return GenerationOutput(out_ids[:, :steps].clone(), out_mask[:, :steps].clone(), out_logp[:, :steps].clone())

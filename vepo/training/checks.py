@@ -87,7 +87,7 @@ def _check_eval_suite(spec: str, data, split: str) -> None:
 def _check_rollout(name: str, device: str) -> None:
     """vLLM rollouts need the vllm package, and colocated vLLM shares the training GPU: refuse before SFT runs
     rather than fail when the RL stage builds its trainer."""
-    if name == "hf":
+    if not name.startswith("vllm"):
         return
     import importlib.util
 

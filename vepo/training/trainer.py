@@ -15,13 +15,14 @@ import torch
 import torch.distributed as dist
 from trl import GRPOTrainer
 
-from vepo.config.schema import AlgoTrainerConfig
+from vepo.config.schema import AlgoTrainerConfig, RolloutConfig
 from vepo.data.prompts import make_completion
 from vepo.objectives import PolicyBatch
 from vepo.objectives.diagnostics import bucket_diagnostics
 from vepo.objectives.rarity import lookup_ids
 from vepo.training.batch_rows import concat_rows, degenerate_groups, select_rows
 from vepo.training.callbacks import rollout_cycle
+from vepo.training.static_rollout import SamplingSettings, StaticRollout
 
 
 # Top-K log-probabilities of the sampling distribution (DPPO's top-K divergences), without gradient, in fp32.
@@ -54,10 +55,15 @@ class VepoGRPOTrainer(GRPOTrainer):
     SHARED_METRIC_PREFIXES = ("objective/", "diag/", "entropy")
 
     def __init__(self, *args, objective, algo_trainer: AlgoTrainerConfig | None = None,
-                 token_rarity: torch.Tensor | None = None, token_counts: torch.Tensor | None = None, **kwargs):
+                 token_rarity: torch.Tensor | None = None, token_counts: torch.Tensor | None = None,
+                 rollout: RolloutConfig | None = None, **kwargs):
         """`token_rarity` / `token_counts`: the (V,) rarity table of the training targets and the counts behind it,
-        for the diagnostics by rarity bucket (and handed to an objective whose needs() asks for them)."""
+        for the diagnostics by rarity bucket (and handed to an objective whose needs() asks for them). `rollout`:
+        the `rollout` group; `static` generates with vepo's engine instead of model.generate."""
         super().__init__(*args, **kwargs)
+        self.rollout_settings = rollout or RolloutConfig()
+        self._static_rollout: StaticRollout | None = None
+        self._rollout_logps: list[list[float]] | None = None  # behaviour log-probs awaiting TRL's old-log-prob pass
         self.objective = objective
         self.needs = objective.needs()
         self.algo_trainer = algo_trainer or AlgoTrainerConfig()
@@ -85,6 +91,70 @@ class VepoGRPOTrainer(GRPOTrainer):
         if self.needs.reference_tokens:
             out.update(self._reference_token_inputs(rows))
         return out
+
+    # ---- rollout=static ---------------------------------------------------------------------------------------
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """rollout=static: vepo's static-cache engine instead of model.generate (same return shape as TRL's)."""
+        self._rollout_logps = None
+        if self.rollout_settings.name != "static":
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        from trl.models import unwrap_model_for_generation
+
+        if images is not None or multimodal_fields:
+            raise NotImplementedError("rollout=static generates text only")
+        mode = "train" if self.model.training else "eval"
+        with (
+            unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model,
+            torch.no_grad(),
+        ):
+            engine = self._static_engine()
+            completion_ids, logprobs = engine.generate(model, prompt_ids)
+            same_precision = self._rollout_precision_is_training_precision(model)
+        for name, value in engine.last_stats.items():
+            self._metrics[mode][name].append(value)
+        # TRL runs an extra no-grad pass for the behaviour log-probs exactly when this holds (reused rollouts); the
+        # engine already has them, at the same precision.
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        reused = self.args.gradient_accumulation_steps % generate_every != 0
+        saved = reused and same_precision and self.rollout_settings.reuse_logprobs
+        if saved:
+            self._rollout_logps = logprobs
+        self._metrics[mode]["rollout/logprob_pass_saved"].append(float(saved))
+        return completion_ids, logprobs
+
+    def _static_engine(self) -> StaticRollout:
+        if self._static_rollout is None:
+            if self.min_p is not None or (self.repetition_penalty or 1.0) != 1.0:
+                raise NotImplementedError("rollout=static samples with temperature, top-p and top-k only")
+            sampling = SamplingSettings(
+                max_new_tokens=self.max_completion_length, temperature=self.temperature,
+                top_p=self.top_p, top_k=self.top_k or None, eos_ids=list(self.eos_token_ids),
+                pad_id=self._tokenizer.pad_token_id)
+            self._static_rollout = StaticRollout(self.rollout_settings, sampling)
+        return self._static_rollout
+
+    def _rollout_precision_is_training_precision(self, model) -> bool:
+        """The rollout runs the weights in their own dtype; training's log-prob pass too, unless mixed precision
+        casts it to another."""
+        weights = next(model.parameters()).dtype
+        autocast = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else weights
+        return autocast == weights
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        """The first no-grad pass of the policy after a static rollout that TRL would use for `old_per_token_logps`
+        is answered from the rollout's own log-probs (the padding is 0, as TRL's)."""
+        pending = self._rollout_logps
+        if (pending is not None and model is self.model and not torch.is_grad_enabled()
+                and not kwargs.get("compute_entropy") and len(pending) == input_ids.size(0)):
+            self._rollout_logps = None
+            logps = torch.zeros((len(pending), logits_to_keep), dtype=torch.float32, device=input_ids.device)
+            for row, values in enumerate(pending):
+                logps[row, :len(values)] = torch.tensor(values, dtype=torch.float32)
+            return logps, None, None
+        return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, *args,
+                                                          **kwargs)
 
     def _dynamic_sampling(self, out: dict, rows: list[dict]) -> tuple[dict, list[dict]]:
         """DAPO: swap groups whose rewards are all equal for groups of fresh prompts, up to a retry budget."""

@@ -47,7 +47,7 @@ def peft_config(lora: LoraSettings):
                       task_type="CAUSAL_LM")
 
 
-ROLLOUTS = {"hf": None, "vllm_colocate": "colocate", "vllm_server": "server"}
+ROLLOUTS = {"hf": None, "static": None, "vllm_colocate": "colocate", "vllm_server": "server"}
 
 
 def rollout_args(cfg: TrainConfig) -> dict:
@@ -55,7 +55,7 @@ def rollout_args(cfg: TrainConfig) -> dict:
     r = cfg.rollout
     if r.name not in ROLLOUTS:
         raise VepoError(f"config error: rollout={r.name} is not one of {', '.join(ROLLOUTS)}")
-    if r.name == "hf":
+    if ROLLOUTS[r.name] is None:  # in the trainer: model.generate (hf) or vepo's static engine (trainer.py)
         return {"use_vllm": False}
     # The importance weight between the training model and vLLM's sampler reaches every objective as
     # PolicyBatch.is_weight (vepo/training/trainer.py); keep TRL computing it.
