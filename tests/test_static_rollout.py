@@ -150,3 +150,22 @@ def test_compiled_decode_step_follows_in_place_weight_updates(policy):
     assert torch.equal(after.completion_ids, eager.completion_ids)
     torch.testing.assert_close(after.logprobs, eager.logprobs, atol=1e-5, rtol=0)
     assert not torch.equal(after.completion_ids, before.completion_ids)
+
+
+def test_static_rollout_passes_the_train_checks_without_vllm():
+    """rollout=static needs nothing beyond the base environment: the pre-job checks accept it (and its options) on a
+    CPU, where the vLLM rollouts are refused."""
+    from vepo.config.validate import validate_overrides
+    from vepo.training.checks import check_train_config
+    from vepo.training.trainer_args import rollout_args
+
+    seen = []
+
+    def check(cfg):
+        check_train_config(cfg)
+        seen.append(cfg)
+
+    validate_overrides("train", ["rollout=static", "rollout.batch_size=16", "rollout.compile=true"], check)
+    (cfg,) = seen
+    assert (cfg.rollout.name, cfg.rollout.batch_size, cfg.rollout.compile) == ("static", 16, True)
+    assert rollout_args(cfg) == {"use_vllm": False}

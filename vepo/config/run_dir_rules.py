@@ -29,9 +29,9 @@ from vepo.utils.run_dir import refuse_if_locked
 TRAIN_RESUME_MAY_CHANGE = (
     "resume", "train.rl_steps", "train.save_steps", "train.save_total_limit", "train.evaluate_after_sft",
     "train.evaluate_at_end", "train.eval_suite", "logger", "hardware", "reward.device",
-    "rollout.vllm_gpu_memory_utilization", "rollout.server_host", "rollout.server_port", "eval.batch_size",
-    "eval.engine", "eval.length_sorted", "eval.wave_segments", "eval.comet_batch_size", "eval.comet_device",
-    "data.flores_dir", "model.trust_remote_code",
+    "rollout.vllm_gpu_memory_utilization", "rollout.server_host", "rollout.server_port", "rollout.compile",
+    "eval.batch_size", "eval.engine", "eval.length_sorted", "eval.wave_segments", "eval.comet_batch_size",
+    "eval.comet_device", "data.flores_dir", "model.trust_remote_code",
 )
 
 # What a rerun into an eval directory may change: which directions (finished ones are kept, new ones added), where

@@ -10,6 +10,7 @@ table. Beyond that the trainer adds DAPO's dynamic sampling, the per-bucket diag
 from __future__ import annotations
 
 import random
+import time
 
 import torch
 import torch.distributed as dist
@@ -96,14 +97,22 @@ class VepoGRPOTrainer(GRPOTrainer):
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         """rollout=static: vepo's static-cache engine instead of model.generate (same return shape as TRL's)."""
         self._rollout_logps = None
+        mode = "train" if self.model.training else "eval"
+        started = time.perf_counter()
         if self.rollout_settings.name != "static":
-            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
-                                                 has_tool_images)
+            out = super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                has_tool_images)
+        else:
+            out = self._static_generate(prompt_ids, images, multimodal_fields, mode)
+        # Seconds of generation per rollout: the rollout's share of a step, for every backend alike.
+        self._metrics[mode]["rollout/generation_s"].append(time.perf_counter() - started)
+        return out
+
+    def _static_generate(self, prompt_ids, images, multimodal_fields, mode: str):
         from trl.models import unwrap_model_for_generation
 
         if images is not None or multimodal_fields:
             raise NotImplementedError("rollout=static generates text only")
-        mode = "train" if self.model.training else "eval"
         with (
             unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                         gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model,
