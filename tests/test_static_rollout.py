@@ -78,10 +78,11 @@ def test_bucketed_rollout_keeps_row_order_and_returns_the_behaviour_logprobs(pol
 
 def _trainer(tiny_policy, rollout: RolloutConfig, **overrides) -> VepoGRPOTrainer:
     path, rows = tiny_policy
-    args = GRPOConfig(
-        output_dir=str(path.parent / "static-rollout"), per_device_train_batch_size=2 * G, num_generations=G,
-        max_completion_length=MAX_LEN, beta=0.0, use_cpu=True, bf16=False, report_to="none", temperature=0.9,
-        seed=0, activation_checkpointing=False, gradient_checkpointing=None, **overrides)
+    args = GRPOConfig(**{
+        **dict(output_dir=str(path.parent / "static-rollout"), per_device_train_batch_size=2 * G, num_generations=G,
+               max_completion_length=MAX_LEN, beta=0.0, use_cpu=True, bf16=False, report_to="none", temperature=0.9,
+               seed=0, activation_checkpointing=False, gradient_checkpointing=None),
+        **overrides})
     reward = MixedRewardFunction(build_reward_mix(RewardConfig(terms={"chrf": RewardTermConfig(type="chrf")})))
     trainer = VepoGRPOTrainer(model=str(path), reward_funcs=[reward], args=args,
                               train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(path),
@@ -90,10 +91,13 @@ def _trainer(tiny_policy, rollout: RolloutConfig, **overrides) -> VepoGRPOTraine
     return trainer
 
 
-def test_reused_rollout_takes_its_old_logprobs_from_the_engine(tiny_policy):
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_reused_rollout_takes_its_old_logprobs_from_the_engine(tiny_policy, checkpointing):
     """steps_per_generation=2: TRL would run a no-grad pass for old_per_token_logps; the engine's values replace it
-    and equal what that pass computes."""
-    trainer = _trainer(tiny_policy, RolloutConfig(name="static", batch_size=4), steps_per_generation=2)
+    and equal what that pass computes. With activation checkpointing on (which turns a model's KV cache off) the
+    rollout still decodes with its cache, as TRL's generate path does."""
+    trainer = _trainer(tiny_policy, RolloutConfig(name="static", batch_size=4), steps_per_generation=2,
+                       activation_checkpointing=checkpointing)
     rows = [r for r in tiny_policy[1][:2] for _ in range(G)]
     torch.manual_seed(0)
     out = trainer._generate_and_score_completions(rows)

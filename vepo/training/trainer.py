@@ -113,10 +113,14 @@ class VepoGRPOTrainer(GRPOTrainer):
 
         if images is not None or multimodal_fields:
             raise NotImplementedError("rollout=static generates text only")
+        # The same context as TRL's model.generate path: unwrapped (ZeRO-3 gathered, FSDP summoned) and without
+        # activation checkpointing, which would turn the KV cache off.
         with (
             unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model,
+                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                        gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs) as model,
             torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
             engine = self._static_engine()
             completion_ids, logprobs = engine.generate(model, prompt_ids)
