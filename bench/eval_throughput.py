@@ -1,15 +1,19 @@
 """End-to-end `vepo eval` throughput: segments per second for a default90-sized job, length-sorted waves across
-directions (vepo's default) vs the naive baseline (one direction at a time, segments in file order).
+directions (vepo's default) vs the naive baseline (one direction at a time, segments in file order), and the
+generation engines on the same job: `eval.engine=hf` (model.generate), `static` (vepo's static-cache generator) and
+`vllm` when it can be imported, each with length-sorted waves.
 
 The job: the default90 suite on a synthetic FLORES directory (46 languages x 1012 lines; sentences of FLORES-like
 length drawn from the toy corpus and transliterated into each language's script), generation up to
 --max-new-tokens, scoring included. The model has random weights: `--shape qwen2.5-0.5b` (hidden 896, 24 layers, 14
 heads, 2 KV heads, intermediate 4864, vocabulary 151,936, bf16) on a GPU, `--shape tiny` for developers' CPUs. Its
-tokenizer is a byte-level BPE trained on the synthetic text; ids beyond it are suppressed at generation. Random
-weights rarely emit EOS, so nearly every segment generates the full budget: the comparison isolates batching.
+tokenizer is a byte-level BPE trained on the synthetic text; ids beyond it decode to nothing (they are not
+suppressed: the static engine and vLLM do not read generation_config.suppress_tokens, so every engine samples from the
+same distribution). Random weights rarely emit EOS, so nearly every segment generates the full budget: the comparison
+isolates batching and the engine.
 
 Usage: uv run python bench/eval_throughput.py [--shape tiny|qwen2.5-0.5b] [--device cpu|cuda] [--lines 1012]
-       [--directions 90] [--max-new-tokens 128] [--batch-size 256]
+       [--directions 90] [--max-new-tokens 128] [--batch-size 256] [--engines hf,static[,vllm]]
 Writes bench/results/eval_throughput_<device>.json and prints a table.
 """
 
@@ -78,14 +82,13 @@ def build_model(root: Path, shape: str, out: Path, dtype: torch.dtype) -> Path:
     model = AutoModelForCausalLM.from_pretrained(path)
     if dims["vocab_size"] > model.config.vocab_size:  # the real model's vocabulary size: its lm_head cost
         model.resize_token_embeddings(dims["vocab_size"])
-        model.generation_config.suppress_tokens = list(range(len(tokenizer), dims["vocab_size"]))
     model.to(dtype).save_pretrained(path)
     return path
 
 
-def run_mode(model: Path, root: Path, out: Path, directions, length_sorted: bool, args) -> dict:
+def run_mode(model: Path, root: Path, out: Path, directions, length_sorted: bool, args, engine: str = "hf") -> dict:
     settings = EvalSettings(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, spbleu=False,
-                            length_sorted=length_sorted, wave_segments=args.wave_segments)
+                            length_sorted=length_sorted, wave_segments=args.wave_segments, engine=engine)
     ctx = EvalContext(open_flores(root), settings, out, str(model), {})
     start = time.perf_counter()
     summary = run_translation_suite(directions, ctx, "bench", model_path=str(model),
@@ -93,7 +96,7 @@ def run_mode(model: Path, root: Path, out: Path, directions, length_sorted: bool
                                     device=args.device)
     seconds = time.perf_counter() - start
     segments = summary["throughput"]["segments_generated"]
-    return {"length_sorted": length_sorted, "segments": segments, "seconds": round(seconds, 2),
+    return {"engine": engine, "length_sorted": length_sorted, "segments": segments, "seconds": round(seconds, 2),
             "segments_per_second": round(segments / seconds, 2),
             "new_tokens_per_second": round(summary["throughput"]["new_tokens"] / seconds, 1)}
 
@@ -108,7 +111,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--wave-segments", type=int, default=16384)
+    parser.add_argument("--engines", default=None,
+                        help="comma-separated eval engines, each run with length-sorted waves (default: hf,static, "
+                             "and vllm on cuda when it can be imported)")
     args = parser.parse_args()
+    engines = args.engines.split(",") if args.engines else default_engines(args.device)
+    if "hf" not in engines:
+        engines.insert(0, "hf")  # the baseline of the engine ratios and of the batching comparison
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     directions = expand_suite(load_suite("default90"))[: args.directions]
     codes = sorted({c for d in directions for c in (d.src, d.tgt)})
@@ -116,28 +125,49 @@ def main() -> None:
         tmp = Path(tmp)
         write_synthetic_flores(tmp / "flores", codes, args.lines)
         model = build_model(tmp / "flores", args.shape, tmp / "model", getattr(torch, args.dtype))
-        rows = [run_mode(model, tmp / "flores", tmp / f"out_{mode}", directions, mode, args) for mode in (True, False)]
+        # hf length-sorted, the other engines, then hf per direction (the batching baseline).
+        by_engine = {e: run_mode(model, tmp / "flores", tmp / f"out_{e}", directions, True, args, e) for e in engines}
+        naive = run_mode(model, tmp / "flores", tmp / "out_hf_naive", directions, False, args, "hf")
+    rows = [by_engine["hf"], naive]
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu-{platform.machine()}"
     speedup = rows[0]["segments_per_second"] / rows[1]["segments_per_second"]
+    hf_rate = by_engine["hf"]["segments_per_second"]
+    engine_speedups = {f"speedup_{e}_vs_hf": round(r["segments_per_second"] / hf_rate, 2)
+                       for e, r in by_engine.items() if e != "hf"}
     result = {"device": device, "shape": args.shape, "dtype": args.dtype, "directions": len(directions),
               "lines": args.lines, "segments": len(directions) * args.lines, "max_new_tokens": args.max_new_tokens,
               "batch_size": args.batch_size, "modes": rows, "speedup_length_sorted": round(speedup, 2),
+              "engines": list(by_engine.values()), **engine_speedups,
+              "segments_per_second_by_engine": {e: r["segments_per_second"] for e, r in by_engine.items()},
               "versions": {"vepo": vepo.__version__, "torch": torch.__version__,
                            "transformers": __import__("transformers").__version__},
               "date": dt.date.today().isoformat()}
     table = Table(title=f"eval throughput · {args.shape} · {device}")
-    for col in ("batching", "segments", "seconds", "segments/s", "new tokens/s"):
+    for col in ("engine", "batching", "segments", "seconds", "segments/s", "new tokens/s", "x hf"):
         table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row("length-sorted waves" if r["length_sorted"] else "per direction, file order",
+    for r in [*by_engine.values(), naive]:
+        table.add_row(r["engine"], "length-sorted waves" if r["length_sorted"] else "per direction, file order",
                       str(r["segments"]), f"{r['seconds']:.1f}", f"{r['segments_per_second']:.1f}",
-                      f"{r['new_tokens_per_second']:.0f}")
+                      f"{r['new_tokens_per_second']:.0f}", f"{r['segments_per_second'] / hf_rate:.2f}")
     Console().print(table)
-    Console().print(f"speed-up of length-sorted waves: {speedup:.2f}x")
+    Console().print(f"speed-up of length-sorted waves (hf): {speedup:.2f}x")
+    for key, value in engine_speedups.items():
+        Console().print(f"{key}: {value:.2f}x")
     name = device.replace(" ", "-").lower()
     out = Path(__file__).parent / "results" / f"eval_throughput_{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def default_engines(device: str) -> list[str]:
+    engines = ["hf", "static"]
+    if not device.startswith("cuda"):  # vLLM's engine runs on the GPU
+        return engines
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return engines
+    return [*engines, "vllm"]
 
 
 if __name__ == "__main__":
