@@ -123,8 +123,8 @@ class VLLMEngine:
         try:
             from vllm import LLM, SamplingParams
         except ImportError:
-            raise VepoError("eval.engine=vllm needs vLLM installed (`uv pip install vllm` on a GPU machine); "
-                            "or use eval.engine=hf") from None
+            raise VepoError("eval.engine=vllm needs vLLM: run with `uv run --extra vllm vepo eval ...` (the locked vLLM "
+                            "extra) on a Linux GPU machine, or use eval.engine=hf") from None
         self.settings = settings
         self.llm = LLM(model=str(model_path), dtype=dtype, trust_remote_code=trust_remote_code, seed=seed)
         temperature = settings.temperature if settings.do_sample else 0.0

@@ -57,6 +57,7 @@ RL_COLUMNS = (
     Column("loss", _key("loss"), ".4f"),
     Column("grad norm", _key("grad_norm"), ".3f"),
     Column("length", _key("completion_length_mean"), ".1f"),
+    Column("gen s", _key("rollout/generation_s"), ".2f"),  # seconds generating each rollout (rollout= backend)
     Column("tok/s", _key("tokens_per_second"), ".0f"),
     Column("s/step", _key("step_seconds"), ".2f"),
 )
