@@ -9,7 +9,7 @@ from scipy.stats import chisquare
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vepo.errors import VepoError
-from vepo.models.static_generation import StaticCacheGenerator, filter_logits
+from vepo.models.static_generation import StaticCacheGenerator, filter_logits, inverse_cdf_sample
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +175,18 @@ def test_compile_flag_builds_a_compiled_step(policy):
     model, tok, ids, mask = policy
     engine = StaticCacheGenerator(model, max_batch=2, max_prompt_len=ids.shape[1], max_new_tokens=4, compile=True)
     assert engine._decode is not engine._decode_step  # wrapped lazily; compiling itself is left to GPU benches
+
+
+def test_inverse_cdf_sampling_never_draws_a_zero_mass_token_and_matches_the_masses():
+    """Zero mass at the first and last ids and in the middle (as top-k/top-p leave it): never drawn, even for a
+    uniform number of exactly 0; the others in proportion to their mass (chi-square)."""
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.2, 0.3, 0.4, 0.0])
+    n = 20_000
+    tokens = inverse_cdf_sample(probs.expand(n, -1), torch.Generator().manual_seed(0))
+    counts = torch.bincount(tokens, minlength=probs.numel())
+    assert counts[probs == 0].sum() == 0
+    support = probs > 0
+    assert chisquare(counts[support].numpy(), (probs[support] * n).numpy()).pvalue > 1e-3
+    # u = 0 exactly lands past the leading zero-mass id (right-sided search)
+    cdf = probs.double().cumsum(-1)
+    assert int(torch.searchsorted(cdf, torch.zeros(1, 1, dtype=torch.float64), right=True)) == 1

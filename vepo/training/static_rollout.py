@@ -17,8 +17,10 @@ from vepo.config.schema import RolloutConfig
 from vepo.errors import VepoError
 from vepo.models.static_generation import StaticCacheGenerator
 
-# Prompt widths are rounded up to this when the cache is sized, so a slightly longer prompt later reuses the cache.
-PROMPT_WIDTH_STEP = 64
+# Prompt widths are rounded up to a multiple of this when the cache is sized, so a slightly longer prompt later reuses
+# the cache (and a compiled step its graph). Without compilation only a little: every decode step attends over the
+# whole cache width.
+PROMPT_WIDTH_STEP = {True: 64, False: 8}
 
 
 @dataclass
@@ -54,7 +56,8 @@ class StaticRollout:
     def _generator_for(self, model, rows: int, longest_prompt: int) -> StaticCacheGenerator:
         g = self._generator
         if g is None or g.model is not model or g.max_prompt_len < longest_prompt or g.max_batch < rows:
-            width = -(-longest_prompt // PROMPT_WIDTH_STEP) * PROMPT_WIDTH_STEP
+            step = PROMPT_WIDTH_STEP[self.settings.compile]
+            width = -(-longest_prompt // step) * step
             g = self._generator = StaticCacheGenerator(model, rows, width, self.sampling.max_new_tokens,
                                                        compile=self.settings.compile)
         return g
