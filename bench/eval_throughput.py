@@ -13,7 +13,8 @@ same distribution). Random weights rarely emit EOS, so nearly every segment gene
 isolates batching and the engine.
 
 Usage: uv run python bench/eval_throughput.py [--shape tiny|qwen2.5-0.5b] [--device cpu|cuda] [--lines 1012]
-       [--directions 90] [--max-new-tokens 128] [--batch-size 256] [--engines hf,static[,vllm]]
+       [--directions 90] [--max-new-tokens 128] [--batch-size 256] [--engines hf,static[,vllm]] [--rounds 1]
+       [--threads N]
 Writes bench/results/eval_throughput_<device>.json and prints a table.
 """
 
@@ -114,7 +115,12 @@ def main() -> None:
     parser.add_argument("--engines", default=None,
                         help="comma-separated eval engines, each run with length-sorted waves (default: hf,static, "
                              "and vllm on cuda when it can be imported)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every run; the median run is reported")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's); 1 is steadier on a shared CPU")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     engines = args.engines.split(",") if args.engines else default_engines(args.device)
     if "hf" not in engines:
         engines.insert(0, "hf")  # the baseline of the engine ratios and of the batching comparison
@@ -125,18 +131,28 @@ def main() -> None:
         tmp = Path(tmp)
         write_synthetic_flores(tmp / "flores", codes, args.lines)
         model = build_model(tmp / "flores", args.shape, tmp / "model", getattr(torch, args.dtype))
-        # hf length-sorted, the other engines, then hf per direction (the batching baseline).
-        by_engine = {e: run_mode(model, tmp / "flores", tmp / f"out_{e}", directions, True, args, e) for e in engines}
-        naive = run_mode(model, tmp / "flores", tmp / "out_hf_naive", directions, False, args, "hf")
+        # Each round: every engine with length-sorted waves and hf per direction (the batching baseline), in an
+        # order rotated by one each round, so a slow spell of a shared machine does not always hit the same run.
+        jobs = [(e, True) for e in engines] + [("hf", False)]
+        runs: dict[tuple[str, bool], list[dict]] = {job: [] for job in jobs}
+        for rnd in range(args.rounds):
+            for engine, length_sorted in jobs[rnd % len(jobs):] + jobs[:rnd % len(jobs)]:
+                out = tmp / f"out_{engine}_{'sorted' if length_sorted else 'naive'}_{rnd}"
+                runs[(engine, length_sorted)].append(
+                    run_mode(model, tmp / "flores", out, directions, length_sorted, args, engine))
+    median = {job: median_run(r) for job, r in runs.items()}
+    by_engine = {e: median[(e, True)] for e in engines}
+    naive = median[("hf", False)]
     rows = [by_engine["hf"], naive]
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu-{platform.machine()}"
     speedup = rows[0]["segments_per_second"] / rows[1]["segments_per_second"]
     hf_rate = by_engine["hf"]["segments_per_second"]
     engine_speedups = {f"speedup_{e}_vs_hf": round(r["segments_per_second"] / hf_rate, 2)
                        for e, r in by_engine.items() if e != "hf"}
-    result = {"device": device, "shape": args.shape, "dtype": args.dtype, "directions": len(directions),
-              "lines": args.lines, "segments": len(directions) * args.lines, "max_new_tokens": args.max_new_tokens,
-              "batch_size": args.batch_size, "modes": rows, "speedup_length_sorted": round(speedup, 2),
+    result = {"device": device, "threads": torch.get_num_threads(), "shape": args.shape, "dtype": args.dtype,
+              "directions": len(directions), "lines": args.lines, "segments": len(directions) * args.lines,
+              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "rounds": args.rounds,
+              "modes": rows, "speedup_length_sorted": round(speedup, 2),
               "engines": list(by_engine.values()), **engine_speedups,
               "segments_per_second_by_engine": {e: r["segments_per_second"] for e, r in by_engine.items()},
               "versions": {"vepo": vepo.__version__, "torch": torch.__version__,
@@ -157,6 +173,12 @@ def main() -> None:
     out = Path(__file__).parent / "results" / f"eval_throughput_{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median time (the lower middle one of an even count), with every round's seconds."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "rounds_seconds": [r["seconds"] for r in runs]}
 
 
 def default_engines(device: str) -> list[str]:

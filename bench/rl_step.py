@@ -16,12 +16,13 @@ gradient clipping, precision (bf16, model dtype), activation checkpointing, atte
 Timed: each optimiser step, from `on_step_begin` to `on_step_end` of a TrainerCallback added last (CUDA
 synchronised), split into generation (the trainer's `_generate`), the rest of the rollout batch
 (`_generate_and_score_completions` minus generation: rewards, advantages, any behaviour log-probs) and training (loss
-forward/backward, optimiser, the other callbacks' on_step_end). Reported: the median over steps 2..N (step 1 pays
-one-off costs) of every round (`--rounds`: each round runs every system once, in a rotated order), and the process's
-CPU seconds in the same window (on a shared CPU the wall time also counts waiting for a core). Peak memory: on CUDA, `torch.cuda.max_memory_allocated`
-after a reset at the start of each system's `train()`; on CPU, the peak resident set size (RSS) above the RSS at the
-start of `train()`, sampled every 5 ms by a thread (weights loaded before `train()` are not counted; all systems run
-in one process, so memory one system freed may be reused by the next).
+forward/backward, optimiser, the other callbacks' on_step_end; for vepo, `finite_guard_s` of it is the non-finite
+guard's scan of every weight). Reported: the median over steps 2..N (step 1 pays one-off costs) of every round
+(`--rounds`: each round runs every system once, in a rotated order), and the process's CPU seconds in the same window
+(on a shared CPU the wall time also counts waiting for a core). Peak memory: on CUDA,
+`torch.cuda.max_memory_allocated` after a reset at the start of each system's `train()`; on CPU, the peak resident set
+size (RSS) above the RSS at the start of `train()`, sampled every 5 ms by a thread (weights loaded before `train()` are
+not counted; all systems run in one process, so memory one system freed may be reused by the next).
 
 Usage: uv run python bench/rl_step.py [--device cpu|cuda] [--shape tiny|qwen0.5b|both]
        [--vepo-rollout hf[,static[:compile=true]]] [--prompts 8] [--generations 8] [--prompt-tokens 40]
@@ -40,6 +41,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -199,8 +201,26 @@ def build_vepo_trainer(algo: str, rollout: str, device: str, w: Workload, model_
                    VepoStateCallback(objective)],
     )
     # train_watched()'s guard; its console display is left out (cosmetic, and it runs outside the timed window).
-    trainer.add_callback(FiniteGuardCallback("rl", "train.rl_lr", cfg.train.rl_lr, model_path))
-    return trainer, {"overrides": overrides, "objective": objective.name, "objective_params": objective.params()}
+    guard = FiniteGuardCallback("rl", "train.rl_lr", cfg.train.rl_lr, model_path)
+    trainer.add_callback(guard)
+    return trainer, {"overrides": overrides, "objective": objective.name, "objective_params": objective.params(),
+                     "finite_guard_steps_s": time_calls(guard, "on_step_end", device)}
+
+
+def time_calls(obj, name: str, device: str) -> list[float]:
+    """Wrap obj.<name> on the instance; returns the list each call's seconds are appended to."""
+    inner, times = getattr(obj, name), []
+
+    def timed(*args, **kwargs):
+        _sync(device)
+        t0 = time.perf_counter()
+        out = inner(*args, **kwargs)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        return out
+
+    setattr(obj, name, timed)
+    return times
 
 
 # GRPOConfig fields TRL's side takes from vepo's arguments, so the two differ only in the trainer and its loss.
@@ -401,7 +421,16 @@ def summarise(system: str, rollout: str, w: Workload, runs: list[dict]) -> dict:
             "train_s": round(train, 4), "completion_tokens_per_s": round(w.completion_tokens_per_step / step, 1),
             "peak_mem_gb": round(max(r["peak_bytes"] for r in runs) / 2**30, 3),
             "steps_s": [[round(t, 4) for t in r["steps_s"]] for r in runs],
-            "generation_steps_s": [[round(t, 4) for t in r["generation_s"]] for r in runs], **runs[0]["info"]}
+            "generation_steps_s": [[round(t, 4) for t in r["generation_s"]] for r in runs],
+            **guard_summary(runs), **{k: v for k, v in runs[0]["info"].items() if k != "finite_guard_steps_s"}}
+
+
+def guard_summary(runs: list[dict]) -> dict:
+    """vepo's non-finite guard (a scan of every weight after each step), part of train_s: its median alone."""
+    if "finite_guard_steps_s" not in runs[0]["info"]:
+        return {}
+    values = _after_first([{"x": r["info"]["finite_guard_steps_s"]} for r in runs], "x")
+    return {"finite_guard_s": round(statistics.median(values), 4)}
 
 
 def grpo_config_for(device: str, w: Workload, model_path: Path, dtype: str, run_dir: Path):
@@ -511,13 +540,13 @@ def print_table(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=140)
+    console = Console(width=170)
     for shape, section in result["shapes"].items():
         w = section["workload"]
-        table = Table(title=f"RL step · {shape} · {result['device']} · {w['prompts']}x{w['generations']} completions, "
-                            f"{w['prompt_tokens']}+{w['completion_tokens']} tokens, {w['steps']} steps")
+        table = Table(title=f"RL step · {shape} · {result['device']} · {w['prompts']}x{w['generations']} "
+                            f"completions, {w['prompt_tokens']}+{w['completion_tokens']} tokens, {w['steps']} steps")
         for col in ("system", "rollout", "step s", "x TRL", "step CPU s", "x TRL (CPU)", "gen s", "other rollout s",
-                    "train s", "tokens/s", "peak GB"):
+                    "train s", "of it guard s", "tokens/s", "peak GB"):
             table.add_column(col, justify="right")
         trl = section["systems"].get("trl_grpo")
         for key, r in section["systems"].items():
@@ -525,6 +554,7 @@ def print_table(result: dict) -> None:
             cpu_ratio = f"{r['step_cpu_s'] / trl['step_cpu_s']:.2f}" if trl else "-"
             table.add_row(key, r["rollout"].split(" ")[0], f"{r['step_s']:.3f}", ratio, f"{r['step_cpu_s']:.3f}",
                           cpu_ratio, f"{r['generation_s']:.3f}", f"{r['rollout_other_s']:.3f}", f"{r['train_s']:.3f}",
+                          f"{r['finite_guard_s']:.3f}" if "finite_guard_s" in r else "-",
                           f"{r['completion_tokens_per_s']:.0f}", f"{r['peak_mem_gb']:.2f}")
         console.print(table)
 
@@ -555,6 +585,9 @@ def main(argv: list[str] | None = None) -> dict:
     shapes = list(SHAPES) if a.shape == "both" else [a.shape]
     systems = tuple(a.systems.split(","))
     sections = {s: measure_shape(s, a.device, w, rollouts, systems, a.rounds) for s in shapes}
+    command = "uv run python bench/rl_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    for section in sections.values():  # what produced it: shapes of one file may come from different commands
+        section.update(command=command, threads=torch.get_num_threads())
     name = device_label(a.device).replace(" ", "-").lower()
     out = Path(a.out or Path(__file__).parent / "results" / f"rl_step_{name}.json")
     previous = json.loads(out.read_text()) if out.is_file() else None

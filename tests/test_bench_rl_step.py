@@ -38,6 +38,8 @@ def test_one_step_per_system_writes_the_result_keys(tmp_path):
     for system in ("trl_grpo", "vepo_grpo"):
         r = section["systems"][system]
         assert len(r["steps_s"]) == 1 and r["step_s"] > 0 and r["generation_s"] > 0
+    assert "finite_guard_s" in section["systems"]["vepo_grpo"]  # vepo's guard runs inside the timed step
+    assert section["command"].endswith("--out " + str(out))
 
 
 def test_the_output_head_hook_makes_eos_unsampleable(tiny_policy):
