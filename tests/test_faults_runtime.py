@@ -125,6 +125,22 @@ def test_the_guard_stops_on_a_non_finite_loss_or_weights_and_cancels_that_steps_
     assert err.value.exit_code == 2
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_weights_finite_sees_one_bad_number_anywhere(dtype):
+    from vepo.training.finite_guard import weights_finite
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 3)).to(dtype)
+    with torch.no_grad():
+        model[0].weight.fill_(1e30)  # large but finite (the fp32 sum, 4e33, too)
+    assert weights_finite(model)
+    for bad in ([float("nan")], [float("inf")], [float("inf"), float("-inf")]):  # +inf and -inf together: a NaN sum
+        probe = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 3)).to(dtype)
+        with torch.no_grad():
+            for i, value in enumerate(bad):
+                probe[1].weight[i, 5] = value
+        assert not weights_finite(probe), bad
+
+
 def test_the_console_shows_a_bar_with_the_watched_numbers_and_a_table_every_n_steps():
     from rich.console import Console
 

