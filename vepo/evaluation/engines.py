@@ -66,13 +66,12 @@ class HFEngine:
             order.sort(key=lambda i: -len(encoded[i]))
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id
-        longest = max(len(e) for e in encoded)  # the static engine sizes its cache once for the whole call
         outputs = [""] * len(prompts)
         bs = self.settings.batch_size
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
-            new = self._new_tokens(batch, longest)
+            new = self._new_tokens(batch)
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             hyps = [clean_hypothesis(t) for t in texts]
             for i, h in zip(idx, hyps):
@@ -81,7 +80,7 @@ class HFEngine:
                 on_batch(idx, hyps, int((new != pad).sum()) if pad is not None else new.numel())
         return outputs
 
-    def _new_tokens(self, batch, longest_prompt: int) -> torch.Tensor:
+    def _new_tokens(self, batch) -> torch.Tensor:
         """The generated ids (B, T) of one left-padded batch, padded with pad_token_id after EOS."""
         out = self.model.generate(**batch, max_new_tokens=self.settings.max_new_tokens,
                                   pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_ids,
@@ -90,8 +89,10 @@ class HFEngine:
 
 
 class StaticCacheEngine(HFEngine):
-    """The same batches as `hf`, decoded by vepo's static-cache generator: one pre-allocated KV cache sized for the
-    longest prompt of the call, sampling without a logits-processor stack. Greedy outputs equal `hf`'s."""
+    """The same batches as `hf`, decoded by vepo's static-cache generator: a pre-allocated KV cache sized for the
+    batch's prompt width (rounded up to 8) plus the new tokens, sampling without a logits-processor stack. Greedy
+    outputs equal `hf`'s. Every decode step attends over the whole cache, so a batch of short prompts gets a narrow
+    cache of its own (batches come longest first: one cache at a time, replaced as the width shrinks)."""
 
     name = "static"
 
@@ -99,12 +100,14 @@ class StaticCacheEngine(HFEngine):
         super().__init__(model, tokenizer, settings)
         self._generator = None
 
-    def _new_tokens(self, batch, longest_prompt: int) -> torch.Tensor:
+    def _new_tokens(self, batch) -> torch.Tensor:
         from vepo.models.static_generation import StaticCacheGenerator
 
+        width = -(-batch["input_ids"].shape[1] // 8) * 8
         g = self._generator
-        if g is None or g.max_prompt_len < longest_prompt:
-            g = self._generator = StaticCacheGenerator(self.model, self.settings.batch_size, longest_prompt,
+        if g is None or g.max_prompt_len != width:
+            g = self._generator = None  # free the wider cache before allocating the next one
+            g = self._generator = StaticCacheGenerator(self.model, self.settings.batch_size, width,
                                                        self.settings.max_new_tokens)
         s = self.settings
         out = g.generate(batch["input_ids"], batch["attention_mask"], do_sample=s.do_sample,

@@ -65,12 +65,13 @@ def sample_next(logits: torch.Tensor, *, temperature: float, top_k: int | None, 
     logits = logits.float()
     greedy = not do_sample or temperature == 0
     scaled = logits if greedy else logits / temperature
-    logp = torch.log_softmax(scaled, dim=-1)
     if greedy:
         tokens = torch.argmax(logits, dim=-1)
     else:
         tokens = inverse_cdf_sample(torch.softmax(filter_logits(scaled, top_k, top_p), dim=-1), generator)
-    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
+    # log_softmax at one token per row: a reduction instead of a (B, V) log-prob table.
+    logp = scaled.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+    return tokens, logp
 
 
 def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
