@@ -1,4 +1,4 @@
-"""Generation throughput: `model.generate` vs vepo's static-cache engine (vepo/models/static_generation.py, issue 15).
+"""Generation throughput: `model.generate` vs vepo's static-cache engine (vepo/models/static_generation.py).
 
 The workload: the embedded tiny model (TinyModelConfig defaults, random weights) on toy translation prompts, a batch of
 --batch left-padded prompts, --new-tokens new tokens, the same sampling settings for both (temperature 1, top-k 50,

@@ -1,5 +1,5 @@
 """vepo/models/static_generation.py: the static-cache generation engine, checked against a plain forward pass,
-`model.generate` and the softmax it samples from (issue 15)."""
+`model.generate` and the softmax it samples from."""
 
 from __future__ import annotations
 
