@@ -173,11 +173,11 @@ class HardwareConfig:
 
 @dataclass
 class RolloutConfig:
-    """How RL completions are generated: hf (model.generate in the trainer), static (vepo's static-cache generator,
-    vepo/training/static_rollout.py), vllm_colocate (vLLM inside the training processes) or vllm_server (a
-    `trl vllm-serve` server)."""
+    """How RL completions are generated: static (the default: vepo's static-cache generator,
+    vepo/training/static_rollout.py), hf (model.generate in the trainer), vllm_colocate (vLLM inside the training
+    processes) or vllm_server (a `trl vllm-serve` server)."""
 
-    name: str = "hf"
+    name: str = "static"
     # static: rows per generation call, sorted by prompt length (0: every row of the rollout in one call)
     batch_size: int = ranged(0, ge=0, note="0 generates the whole rollout in one call")
     compile: bool = False  # static: torch.compile the decode step (CUDA graphs on GPU)

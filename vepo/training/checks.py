@@ -93,10 +93,11 @@ def _check_rollout(name: str, device: str) -> None:
 
     if importlib.util.find_spec("vllm") is None:
         raise VepoError(f"config error: rollout={name} needs the vllm package, which this environment lacks; "
-                        "run with `uv run --extra vllm vepo train ...` (the locked vLLM extra) or use rollout=hf")
+                        "run with `uv run --extra vllm vepo train ...` (the locked vLLM extra) or use rollout=static "
+                        "(the default) or rollout=hf")
     if name == "vllm_colocate" and device == "cpu":
         raise VepoError("config error: rollout=vllm_colocate generates on the training GPU, but hardware.device=cpu; "
-                        "use hardware=gpu or rollout=hf")
+                        "use hardware=gpu or rollout=static")
 
 
 _LOGGERS = ("none", "wandb")
