@@ -101,12 +101,12 @@ class StaticCacheEngine(HFEngine):
         self._generator = None
 
     def _new_tokens(self, batch) -> torch.Tensor:
-        from vepo.models.static_generation import StaticCacheGenerator
+        from vepo.models.static_generation import StaticCacheGenerator, cache_prompt_width
 
-        width = -(-batch["input_ids"].shape[1] // 8) * 8
+        width = cache_prompt_width(batch["input_ids"].shape[1], 8)
         g = self._generator
         if g is None or g.max_prompt_len != width:
-            g = self._generator = None  # free the wider cache before allocating the next one
+            self._generator = None  # free the wider cache before allocating the next one
             g = self._generator = StaticCacheGenerator(self.model, self.settings.batch_size, width,
                                                        self.settings.max_new_tokens)
         s = self.settings

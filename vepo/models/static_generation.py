@@ -88,6 +88,12 @@ def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -
     return torch.where(drawn_mass > 0, tokens, probs.argmax(-1))
 
 
+def cache_prompt_width(longest_prompt: int, multiple: int) -> int:
+    """The prompt width to size a cache for: the longest prompt rounded up to `multiple`, so a slightly longer prompt
+    later fits the same cache (and a compiled step keeps its graph); every decode step attends over the whole width."""
+    return -(-longest_prompt // multiple) * multiple
+
+
 class StaticCacheGenerator:
     """Generation with a pre-allocated static KV cache for up to `max_batch` prompts of up to `max_prompt_len` tokens
     and `max_new_tokens` new tokens. One cache is allocated per batch size seen (a length-bucketed rollout has at most

@@ -15,7 +15,7 @@ import torch
 
 from vepo.config.schema import RolloutConfig
 from vepo.errors import VepoError
-from vepo.models.static_generation import StaticCacheGenerator
+from vepo.models.static_generation import StaticCacheGenerator, cache_prompt_width
 
 # Prompt widths are rounded up to a multiple of this when the cache is sized, so a slightly longer prompt later reuses
 # the cache (and a compiled step its graph). Without compilation only a little: every decode step attends over the
@@ -56,8 +56,7 @@ class StaticRollout:
     def _generator_for(self, model, rows: int, longest_prompt: int) -> StaticCacheGenerator:
         g = self._generator
         if g is None or g.model is not model or g.max_prompt_len < longest_prompt or g.max_batch < rows:
-            step = PROMPT_WIDTH_STEP[self.settings.compile]
-            width = -(-longest_prompt // step) * step
+            width = cache_prompt_width(longest_prompt, PROMPT_WIDTH_STEP[self.settings.compile])
             g = self._generator = StaticCacheGenerator(model, rows, width, self.sampling.max_new_tokens,
                                                        compile=self.settings.compile)
         return g

@@ -95,7 +95,8 @@ class VepoGRPOTrainer(GRPOTrainer):
 
     # ---- rollout=static ---------------------------------------------------------------------------------------
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        """rollout=static: vepo's static-cache engine instead of model.generate (same return shape as TRL's)."""
+        """TRL's generation (model.generate or vLLM), or with rollout=static vepo's static-cache engine (same return
+        shape as TRL's); either way the rollout's generation seconds are logged."""
         self._rollout_logps = None
         mode = "train" if self.model.training else "eval"
         started = time.perf_counter()
